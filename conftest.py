@@ -1,0 +1,48 @@
+"""Root fixtures: a fresh DMS config folder per test, and the personas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dms_admin.configstore import ConfigStore
+
+# SHA512-CRYPT of "secret" (5000 rounds), as `doveadm pw -s SHA512-CRYPT` makes it.
+TEST_PASSWORD = "secret"
+TEST_HASH = "{SHA512-CRYPT}$6$4n7RALBQ5AdOhg0k$GP4gAcNiShmnFmcF2vHhwcT2YyeUe.NHgDO9KB8Fft2LfnIy/7Sp4xa6.eiUYWo8rC6N8ABJdgmpL9qkHMNPe1"
+ADMIN_PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """A minimal DMS config folder: one account, so DMS (and our test image) starts."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "postfix-accounts.cf").write_text(f"user@example.test|{TEST_HASH}\n")
+    (folder / "postfix-virtual.cf").write_text("# aliases\nalias@example.test user@example.test\n")
+    (folder / "mailserver.env").write_text("OVERRIDE_HOSTNAME=mail.example.test\nENABLE_SPAMASSASSIN=1\n")
+    return folder
+
+
+@pytest.fixture
+def store(config_dir: Path) -> ConfigStore:
+    return ConfigStore(config_dir)
+
+
+@pytest.fixture(autouse=True)
+def _config_settings(settings, config_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    settings.DMS_CONFIG_DIR = config_dir
+    settings.DMS_HISTORY_DIR = config_dir / ".dms-admin" / "history.git"
+    settings.DATA_DIR = tmp_path / "data"
+
+
+@pytest.fixture
+def superadmin(django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_superuser("admin", "admin@example.test", ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def admin_client(client, superadmin):  # type: ignore[no-untyped-def]
+    client.force_login(superadmin)
+    return client

@@ -1,0 +1,339 @@
+"""The Docker adapter: the only module that imports `docker`.
+
+Finds the mail container (by name or label), reads its state and DMS version, runs commands in
+it, restarts it, re-creates it with the same configuration and a changed environment, and reads
+its logs and memory. Every failure to reach the engine or the container is a `DockerUnavailable`
+with a message fit for a page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+VERSION_LABEL = "org.opencontainers.image.version"
+# Kept while the new container starts, so a failed re-create can be rolled back.
+OLD_SUFFIX = "-dms-admin-old"
+
+
+class DockerUnavailable(Exception):
+    """The engine or the mail container cannot be reached; the message says which and why."""
+
+
+class ContainerNotFound(DockerUnavailable):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def timed_out(self) -> bool:
+        return self.exit_code == 124  # coreutils `timeout`
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerStatus:
+    id: str
+    name: str
+    state: str  # running, exited, restarting, …
+    health: str | None  # healthy, unhealthy, starting; None without a healthcheck
+    image: str
+    version: str | None
+    started_at: datetime | None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def healthy(self) -> bool:
+        return self.running and self.health in (None, "healthy")
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryStats:
+    used: int
+    limit: int
+
+
+def _wrap(exc: Exception, what: str) -> DockerUnavailable:
+    if isinstance(exc, docker.errors.NotFound):
+        return ContainerNotFound(f"{what}: the mail container was not found ({exc.explanation}).")
+    if isinstance(exc, docker.errors.APIError):
+        return DockerUnavailable(f"{what}: the Docker engine refused ({exc.explanation}).")
+    return DockerUnavailable(f"{what}: the Docker engine cannot be reached ({exc}).")
+
+
+_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, ConnectionError, OSError)
+
+
+class MailServer:
+    def __init__(self, *, name: str = "mailserver", label: str = "", base_url: str = "", timeout: int = 30) -> None:
+        self.name = name
+        self.label = label
+        self.base_url = base_url
+        self.timeout = timeout
+        self._client: docker.DockerClient | None = None
+
+    # ---- finding -------------------------------------------------------------------------
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                if self.base_url:
+                    self._client = docker.DockerClient(base_url=self.base_url, timeout=self.timeout)
+                else:
+                    self._client = docker.from_env(timeout=self.timeout)
+            except _ERRORS as exc:
+                raise _wrap(exc, "Connecting to Docker") from exc
+        return self._client
+
+    def _container(self) -> Any:
+        try:
+            if self.label:
+                found = self.client.containers.list(all=True, filters={"label": self.label})
+                found = [c for c in found if not c.name.endswith(OLD_SUFFIX)]
+                if not found:
+                    raise ContainerNotFound(f"No container has the label {self.label}.")
+                return found[0]
+            return self.client.containers.get(self.name)
+        except DockerUnavailable:
+            raise
+        except _ERRORS as exc:
+            raise _wrap(exc, "Finding the mail container") from exc
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def status(self) -> ContainerStatus:
+        container = self._container()
+        attrs = container.attrs
+        state = attrs.get("State", {})
+        health = (state.get("Health") or {}).get("Status")
+        return ContainerStatus(
+            id=container.id,
+            name=container.name,
+            state=state.get("Status", "unknown"),
+            health=health,
+            image=attrs.get("Config", {}).get("Image", ""),
+            version=_version(attrs),
+            started_at=_parse_time(state.get("StartedAt")),
+        )
+
+    def logs(self, *, since: datetime | None = None, tail: int | None = 500) -> str:
+        container = self._container()
+        try:
+            raw = container.logs(since=since, tail="all" if tail is None else tail, timestamps=True)
+        except _ERRORS as exc:
+            raise _wrap(exc, "Reading the logs") from exc
+        return raw.decode("utf-8", errors="replace")
+
+    def memory(self) -> MemoryStats:
+        container = self._container()
+        try:
+            stats = container.stats(stream=False)
+        except _ERRORS as exc:
+            raise _wrap(exc, "Reading memory use") from exc
+        mem = stats.get("memory_stats", {})
+        # Page cache is reclaimable; `docker stats` subtracts it too.
+        cache = mem.get("stats", {}).get("inactive_file", 0)
+        return MemoryStats(used=max(0, mem.get("usage", 0) - cache), limit=mem.get("limit", 0))
+
+    # ---- acting --------------------------------------------------------------------------
+
+    def exec(self, cmd: list[str], *, timeout: int = 60, user: str = "root") -> ExecResult:
+        """Run `cmd` (no shell) in the container; exit code 124 when it ran out of time."""
+        container = self._container()
+        # The engine has no exec timeout: `timeout` inside the container stops the command itself,
+        # and --kill-after makes sure a command that ignores SIGTERM ends too.
+        wrapped = ["timeout", "--kill-after=5", str(timeout), *cmd]
+        try:
+            exit_code, output = container.exec_run(wrapped, user=user, demux=False)
+        except _ERRORS as exc:
+            raise _wrap(exc, f"Running {shlex.join(cmd[:2])}") from exc
+        return ExecResult(exit_code=exit_code if exit_code is not None else -1, output=(output or b"").decode("utf-8", "replace"))
+
+    def restart(self, *, timeout: int = 60) -> None:
+        container = self._container()
+        try:
+            container.restart(timeout=timeout)
+        except _ERRORS as exc:
+            raise _wrap(exc, "Restarting the mail container") from exc
+
+    def recreate(
+        self,
+        *,
+        env: Mapping[str, str | None] | None = None,
+        image: str | None = None,
+        stop_timeout: int = 60,
+        progress: Callable[[str], None] = lambda message: None,
+    ) -> ContainerStatus:
+        """Replace the container by one with the same configuration, `env` changes applied.
+
+        `env` maps names to new values; None removes a variable. The old container is stopped and
+        renamed, not removed, until the new one has started: if creating or starting fails, the
+        old one is put back and started again.
+        """
+        old = self._container()
+        attrs = old.attrs
+        name = old.name
+        config = _create_config(attrs, env or {}, image)
+        api = self.client.api
+        try:
+            progress("Stopping the mail container")
+            api.stop(old.id, timeout=stop_timeout)
+            api.rename(old.id, name + OLD_SUFFIX)
+        except _ERRORS as exc:
+            raise _wrap(exc, "Stopping the mail container") from exc
+        try:
+            progress("Creating the new mail container")
+            created = api.create_container_from_config(config, name=name)
+            new_id = created["Id"]
+            _connect_extra_networks(api, new_id, attrs)
+            progress("Starting the new mail container")
+            api.start(new_id)
+        except _ERRORS as exc:
+            self._put_back(old.id, name)
+            raise _wrap(exc, "Re-creating the mail container") from exc
+        try:
+            api.remove_container(old.id, v=False)
+        except _ERRORS:
+            pass  # a leftover stopped container loses nothing; it is named for the admin to see
+        return self.status()
+
+    def _put_back(self, old_id: str, name: str) -> None:
+        api = self.client.api
+        try:
+            for container in api.containers(all=True, filters={"name": f"^/{name}$"}):
+                api.remove_container(container["Id"], force=True)
+            api.rename(old_id, name)
+            api.start(old_id)
+        except _ERRORS:
+            pass  # reported by the caller's exception; nothing more can be done from here
+
+    def wait_healthy(self, *, timeout: float, interval: float = 1.0) -> ContainerStatus:
+        """Wait until running and healthy (Docker health where the image defines one)."""
+        deadline = time.monotonic() + timeout
+        status = self.status()
+        while not status.healthy:
+            if status.state in ("exited", "dead"):
+                raise DockerUnavailable(f"The mail container stopped ({status.state}).")
+            if time.monotonic() > deadline:
+                raise DockerUnavailable(
+                    f"The mail container is not healthy after {int(timeout)} s (state {status.state}, health {status.health})."
+                )
+            time.sleep(interval)
+            status = self.status()
+        return status
+
+
+# Keys of `Config` (from inspect) that the create call takes back unchanged.
+_CONFIG_KEYS = (
+    "Hostname", "Domainname", "User", "Env", "Cmd", "Entrypoint", "Image", "Labels", "ExposedPorts",
+    "Volumes", "WorkingDir", "Healthcheck", "StopSignal", "StopTimeout", "Tty", "OpenStdin",
+    "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce", "MacAddress", "Shell",
+)  # fmt: skip
+
+
+def _create_config(attrs: dict[str, Any], env: Mapping[str, str | None], image: str | None) -> dict[str, Any]:
+    source = attrs.get("Config", {})
+    config = {k: source[k] for k in _CONFIG_KEYS if source.get(k) is not None}
+    config["Env"] = merge_env(source.get("Env") or [], env)
+    if image:
+        config["Image"] = image
+    # Docker fills Hostname with the short id when none was given; don't pin the old id.
+    if config.get("Hostname") == attrs.get("Id", "")[:12]:
+        config.pop("Hostname")
+    config["HostConfig"] = attrs.get("HostConfig", {})
+    networks = attrs.get("NetworkSettings", {}).get("Networks") or {}
+    mode = config["HostConfig"].get("NetworkMode", "")
+    if networks and mode not in ("host", "none") and not mode.startswith("container:"):
+        first = sorted(networks)[0] if mode not in networks else mode
+        config["NetworkingConfig"] = {"EndpointsConfig": {first: _endpoint(networks[first])}}
+    return config
+
+
+def _endpoint(net: dict[str, Any]) -> dict[str, Any]:
+    endpoint: dict[str, Any] = {"Aliases": net.get("Aliases"), "Links": net.get("Links")}
+    if net.get("IPAMConfig"):
+        endpoint["IPAMConfig"] = net["IPAMConfig"]
+    return endpoint
+
+
+def _connect_extra_networks(api: Any, container_id: str, attrs: dict[str, Any]) -> None:
+    # The create call takes one network; the others are connected before start.
+    networks = attrs.get("NetworkSettings", {}).get("Networks") or {}
+    mode = attrs.get("HostConfig", {}).get("NetworkMode", "")
+    if mode in ("host", "none") or len(networks) < 2:
+        return
+    first = sorted(networks)[0] if mode not in networks else mode
+    for net_name, net in networks.items():
+        if net_name != first:
+            api.connect_container_to_network(
+                container_id, net_name, aliases=net.get("Aliases"), links=net.get("Links")
+            )
+
+
+def merge_env(current: list[str], changes: Mapping[str, str | None]) -> list[str]:
+    """Apply `changes` to a `KEY=value` list, keeping the order of what stays."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for item in current:
+        key = item.split("=", 1)[0]
+        if key in changes:
+            seen.add(key)
+            value = changes[key]
+            if value is not None:
+                out.append(f"{key}={value}")
+        else:
+            out.append(item)
+    out += [f"{k}={v}" for k, v in changes.items() if k not in seen and v is not None]
+    return out
+
+
+def _version(attrs: dict[str, Any]) -> str | None:
+    config = attrs.get("Config", {})
+    for item in config.get("Env") or []:
+        if item.startswith("DMS_RELEASE="):
+            return item.split("=", 1)[1] or None
+    label = (config.get("Labels") or {}).get(VERSION_LABEL)
+    return label or None
+
+
+_DOCKER_TIME = re.compile(r"^(?P<base>[\d-]+T[\d:]+)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)$")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    """Docker's timestamps carry nanoseconds, which fromisoformat refuses; the zero time is None."""
+    match = _DOCKER_TIME.match(value or "")
+    if not match or match["base"].startswith("0001-"):
+        return None
+    zone = "+00:00" if match["zone"] == "Z" else match["zone"]
+    return datetime.fromisoformat(f"{match['base']}.{(match['frac'] or '0')[:6].ljust(6, '0')}{zone}")
+
+
+def get_mailserver() -> MailServer:
+    from django.conf import settings
+
+    return MailServer(
+        name=settings.DMS_CONTAINER_NAME,
+        label=settings.DMS_CONTAINER_LABEL,
+        base_url=settings.DOCKER_HOST,
+        timeout=settings.DOCKER_TIMEOUT,
+    )

@@ -1,0 +1,80 @@
+"""Background jobs: a JobRun row per job, enqueued on RQ after the transaction commits.
+
+A job function takes the run id (and plain ids or strings), calls services inside
+`job_running()`, and reports progress on the row. Errors are recorded and re-raised: nothing
+ends green after a caught error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import django_rq
+from django.db import transaction
+from django.utils import timezone
+
+from dms_admin.audit import Actor
+from dms_admin.models import JobRun
+
+log = logging.getLogger(__name__)
+
+
+class JobConflict(Exception):
+    """Another job of the same kind is queued or running."""
+
+
+def job_enqueue(
+    *, kind: str, func: Callable[..., Any] | str, args: tuple[Any, ...] = (), actor: Actor, queue: str = "default",
+    timeout: int | None = None, exclusive: bool = False,
+) -> JobRun:  # fmt: skip
+    if exclusive and JobRun.objects.filter(kind=kind, status__in=[JobRun.Status.QUEUED, JobRun.Status.RUNNING]).exists():
+        raise JobConflict(f"A {kind} job is already queued or running.")
+    run = JobRun.objects.create(kind=kind, created_by=actor.name)
+
+    def enqueue() -> None:
+        try:
+            django_rq.get_queue(queue).enqueue(func, str(run.id), *args, job_id=str(run.id), job_timeout=timeout)
+        except Exception as exc:  # Redis down: the run must not sit "queued" forever
+            log.exception("could not enqueue %s", kind)
+            JobRun.objects.filter(pk=run.pk).update(
+                status=JobRun.Status.FAILED, error=f"The job queue (Redis) cannot be reached: {exc}",
+                finished_at=timezone.now(),
+            )  # fmt: skip
+
+    transaction.on_commit(enqueue)
+    return run
+
+
+class JobReport:
+    def __init__(self, run: JobRun) -> None:
+        self.run = run
+
+    def progress(self, percent: int | None, message: str) -> None:
+        fields = {"message": message[:300]}
+        if percent is not None:
+            fields["progress"] = max(0, min(100, percent))  # type: ignore[assignment]
+        JobRun.objects.filter(pk=self.run.pk).update(**fields)
+        for key, value in fields.items():
+            setattr(self.run, key, value)
+
+    def set_result(self, **result: Any) -> None:
+        self.run.result.update(result)
+
+
+@contextlib.contextmanager
+def job_running(run_id: str) -> Iterator[JobReport]:
+    run = JobRun.objects.get(pk=run_id)
+    run.status, run.started_at = JobRun.Status.RUNNING, timezone.now()
+    run.save(update_fields=["status", "started_at"])
+    report = JobReport(run)
+    try:
+        yield report
+    except BaseException as exc:
+        run.status, run.error, run.finished_at = JobRun.Status.FAILED, str(exc) or type(exc).__name__, timezone.now()
+        run.save(update_fields=["status", "error", "finished_at", "result", "message", "progress"])
+        raise
+    run.status, run.progress, run.finished_at = JobRun.Status.SUCCEEDED, 100, timezone.now()
+    run.save(update_fields=["status", "progress", "finished_at", "result", "message"])

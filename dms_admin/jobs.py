@@ -1,0 +1,22 @@
+"""RQ jobs of the core: thin, they load ids and call one service."""
+
+from __future__ import annotations
+
+from dms_admin import services
+from dms_admin.jobqueue import job_running
+
+
+def apply_job(run_id: str) -> None:
+    with job_running(run_id) as report:
+        services.apply_pending(report)
+
+
+def confirm_watched_job(run_id: str, paths: list[str]) -> None:
+    with job_running(run_id) as report:
+        report.progress(10, "Waiting for the mail server to pick up the change")
+        done = services.watched_confirm(paths)
+        report.set_result(applied=done)
+        missing = [p for p, ok in done.items() if not ok]
+        if missing:
+            raise RuntimeError(f"The mail server did not pick up {', '.join(missing)} in time; see its changedetector log.")
+        report.progress(100, "The mail server applied the change.")

@@ -1,0 +1,155 @@
+"""Core services: recording a config change, applying pending changes, rolling back."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+
+from django.conf import settings
+from django.db import transaction
+
+from dms_admin import apply
+from dms_admin.audit import Actor, audit_record
+from dms_admin.configstore import ChangeResult, ConfigStore, get_store
+from dms_admin.dms import DockerUnavailable, MailServer, get_mailserver
+from dms_admin.jobqueue import JobReport, job_enqueue
+from dms_admin.models import JobRun, PendingChange
+
+# Where DMS keeps the checksums of the watched files it last applied (inside the container).
+DMS_CHECKSUM_FILE = "/tmp/docker-mailserver-config-chksum"
+DMS_CONFIG_MOUNT = "/tmp/docker-mailserver"
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangeOutcome:
+    commit: str | None
+    apply: str  # none | watched | reload | recreate
+    pending: bool
+    message: str
+    job: JobRun | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"commit": self.commit, "apply": self.apply, "pending": self.pending}
+
+
+def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: str = "") -> ChangeOutcome:
+    """Audit a change the store made, and start what it needs to take effect."""
+    plan = apply.plan(result.files, created=result.created)
+    audit_record(actor=actor, action=action, object=object, commit=result.sha or "", detail=", ".join(result.files))
+    outcome = apply.Action(plan.action)
+    if outcome == apply.Action.RECREATE:
+        _mark_pending(plan, result, actor)
+        return ChangeOutcome(result.sha, outcome.label, True, "Saved. The mail container must be re-created to use it: Apply.")
+    if outcome == apply.Action.RELOAD:
+        try:
+            _postfix_reload(get_mailserver())
+        except DockerUnavailable as exc:
+            _mark_pending(plan, result, actor)
+            return ChangeOutcome(result.sha, outcome.label, True, f"Saved, but Postfix could not be reloaded: {exc}")
+        return ChangeOutcome(result.sha, outcome.label, False, "Saved and Postfix reloaded.")
+    if outcome == apply.Action.WATCHED:
+        job = job_enqueue(
+            kind="confirm", func="dms_admin.jobs.confirm_watched_job", args=(plan.paths(apply.Action.WATCHED),),
+            actor=actor,
+        )  # fmt: skip
+        return ChangeOutcome(result.sha, outcome.label, False, "Saved. The mail server applies it by itself within seconds.", job)
+    return ChangeOutcome(result.sha, outcome.label, False, "Saved.")
+
+
+def _mark_pending(plan: apply.Plan, result: ChangeResult, actor: Actor) -> None:
+    with transaction.atomic():
+        for path, action in plan.files.items():
+            if action >= apply.Action.RELOAD:
+                PendingChange.objects.create(path=path, action=action.label, commit=result.sha or "", created_by=actor.name)
+
+
+def pending_summary() -> dict[str, object]:
+    changes = list(PendingChange.objects.all())
+    needs = max((apply.Action[c.action.upper()] for c in changes), default=apply.Action.NONE)
+    return {"changes": changes, "needs": needs.label, "count": len(changes)}
+
+
+def apply_start(*, actor: Actor) -> JobRun:
+    audit_record(actor=actor, action="apply.start")
+    return job_enqueue(kind="apply", func="dms_admin.jobs.apply_job", actor=actor, exclusive=True)
+
+
+def apply_pending(report: JobReport, *, store: ConfigStore | None = None, mailserver: MailServer | None = None) -> None:
+    """Reload or re-create as the pending changes need, and wait until the container is healthy."""
+    store = store or get_store()
+    mailserver = mailserver or get_mailserver()
+    pending = list(PendingChange.objects.all())
+    if not pending:
+        report.progress(100, "Nothing to apply.")
+        return
+    needs = max(apply.Action[c.action.upper()] for c in pending)
+    if needs == apply.Action.RECREATE:
+        env = _env_changes(store, pending)
+        report.progress(10, "Re-creating the mail container")
+        mailserver.recreate(env=env, progress=lambda message: report.progress(None, message))
+        report.progress(50, "Waiting for the mail container to be healthy")
+        status = mailserver.wait_healthy(timeout=settings.DMS_APPLY_HEALTH_TIMEOUT)
+        report.set_result(action="recreate", container=status.id[:12], health=status.health or "running")
+    else:
+        report.progress(30, "Reloading Postfix")
+        _postfix_reload(mailserver)
+        report.set_result(action="reload")
+    PendingChange.objects.filter(pk__in=[c.pk for c in pending]).delete()
+    report.progress(100, f"Applied {len(pending)} change(s).")
+
+
+def _env_changes(store: ConfigStore, pending: list[PendingChange]) -> dict[str, str | None] | None:
+    """Variables to set and unset, from mailserver.env before the first pending change and now."""
+    from dms_admin.envfile import env_changes
+
+    env_commits = [c.commit for c in pending if c.path == "mailserver.env" and c.commit]
+    if not env_commits:
+        return None
+    before = store.content_at(f"{env_commits[0]}^", "mailserver.env") or b""
+    return env_changes(before.decode(), store.read("mailserver.env"))
+
+
+def _postfix_reload(mailserver: MailServer) -> None:
+    result = mailserver.exec(["postfix", "reload"], timeout=60)
+    if not result.ok:
+        raise DockerUnavailable(f"postfix reload failed (exit {result.exit_code}): {result.output.strip()[:300]}")
+
+
+def watched_confirm(paths: list[str], *, store: ConfigStore | None = None, mailserver: MailServer | None = None,
+                    timeout: float | None = None) -> dict[str, bool]:  # fmt: skip
+    """Wait until DMS's change detector has applied what is on disk now for each path.
+
+    DMS records the sha512 of every watched file it handled in its checksum file; when our
+    file's digest is there and its lock is gone, the change is live.
+    """
+    store = store or get_store()
+    mailserver = mailserver or get_mailserver()
+    timeout = settings.DMS_WATCH_TIMEOUT if timeout is None else timeout
+    wanted = {p: hashlib.sha512(store.read_bytes(p) or b"").hexdigest() for p in paths if store.exists(p)}
+    deadline = time.monotonic() + timeout
+    while True:
+        result = mailserver.exec(["cat", DMS_CHECKSUM_FILE], timeout=10)
+        seen = _parse_checksums(result.output) if result.ok else {}
+        done = {p: seen.get(p) == digest for p, digest in wanted.items()}
+        if all(done.values()) and not store.exists("check-for-changes.sh.lock"):
+            return done
+        if time.monotonic() > deadline:
+            return done
+        time.sleep(0.5)
+
+
+def _parse_checksums(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        digest, _, path = line.partition("  ")
+        if path.startswith(DMS_CONFIG_MOUNT + "/"):
+            out[path[len(DMS_CONFIG_MOUNT) + 1 :]] = digest
+    return out
+
+
+def history_rollback(*, sha: str, actor: Actor, dry_run: bool = False) -> tuple[ChangeResult, ChangeOutcome | None]:
+    result = get_store().rollback(sha, actor=actor.name, dry_run=dry_run)
+    if dry_run:
+        return result, None
+    return result, change_recorded(result, actor=actor, action="history.rollback", object=sha)

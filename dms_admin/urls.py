@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from dms_admin import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+    path("history/", views.history_list, name="history-list"),
+    path("history/<str:sha>/", views.history_detail, name="history-detail"),
+    path("history/<str:sha>/rollback/", views.history_rollback, name="history-rollback"),
+    path("audit/", views.audit_list, name="audit-list"),
+    path("apply/", views.apply_view, name="apply"),
+    path("jobs/<uuid:run_id>/", views.job_detail, name="job-detail"),
+    path("django-admin/rq/", include("django_rq.urls")),
+    path("django-admin/", admin.site.urls),
+]

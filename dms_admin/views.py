@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_not_required
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from dms_admin import services
+from dms_admin.audit import Actor, audit_record, client_ip
+from dms_admin.configstore import ConfigStoreError, get_store
+from dms_admin.dms import DockerUnavailable, get_mailserver
+from dms_admin.forms import LoginForm
+from dms_admin.jobqueue import JobConflict
+from dms_admin.models import AuditEntry, JobRun
+from dms_admin.throttle import LOCKED_MESSAGE, login_failed, login_succeeded, login_throttled
+
+HISTORY_PAGE_SIZE = 30
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    form = LoginForm(request.POST or None)
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if request.method == "POST" and form.is_valid():
+        username, ip = form.cleaned_data["username"], client_ip(request)
+        if login_throttled(username=username, ip=ip):
+            form.add_error(None, LOCKED_MESSAGE)
+        else:
+            user = authenticate(request, username=username, password=form.cleaned_data["password"])
+            if user is None:
+                login_failed(username=username, ip=ip)
+                form.add_error(None, "Wrong username or password.")
+            else:
+                login_succeeded(username=username)
+                login(request, user)
+                audit_record(actor=Actor.from_request(request), action="login")
+                safe = url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure())
+                return redirect(next_url if safe and next_url else settings.LOGIN_REDIRECT_URL)
+    return render(request, "dms_admin/login.html", {"form": form, "next": next_url})
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("login")
+
+
+@login_not_required
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """For the compose healthcheck: the process serves and its database answers."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:
+        return JsonResponse({"status": "error", "database": str(exc)}, status=503)
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    container, container_error, memory = None, "", None
+    mailserver = get_mailserver()
+    try:
+        container = mailserver.status()
+        if container.running:
+            memory = mailserver.memory()
+    except DockerUnavailable as exc:
+        container_error = str(exc)
+    context = {
+        "container": container,
+        "container_error": container_error,
+        "memory": memory,
+        "pending": services.pending_summary(),
+        "history": get_store().history(limit=8),
+        "jobs": JobRun.objects.all()[:5],
+    }
+    return render(request, "dms_admin/home.html", context)
+
+
+@require_GET
+def history_list(request: HttpRequest) -> HttpResponse:
+    store = get_store()
+    page = Paginator(_CountedHistory(store), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "dms_admin/history_list.html", {"page": page})
+
+
+class _CountedHistory:
+    """Lets Django's Paginator page through git history without loading all of it."""
+
+    def __init__(self, store):  # type: ignore[no-untyped-def]
+        self.store = store
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def __getitem__(self, item: slice):  # type: ignore[no-untyped-def]
+        return self.store.history(limit=item.stop - item.start, offset=item.start)
+
+
+@require_GET
+def history_detail(request: HttpRequest, sha: str) -> HttpResponse:
+    store = get_store()
+    try:
+        commit, diff = store.commit(sha), store.diff(sha)
+    except ConfigStoreError as exc:
+        raise Http404(str(exc)) from exc
+    return render(request, "dms_admin/history_detail.html", {"commit": commit, "diff": diff})
+
+
+@require_http_methods(["GET", "POST"])
+def history_rollback(request: HttpRequest, sha: str) -> HttpResponse:
+    actor = Actor.from_request(request)
+    try:
+        commit = get_store().commit(sha)
+        if request.method == "GET":
+            preview, _ = services.history_rollback(sha=sha, actor=actor, dry_run=True)
+            return render(request, "dms_admin/history_rollback.html", {"commit": commit, "preview": preview})
+        result, outcome = services.history_rollback(sha=sha, actor=actor)
+    except ConfigStoreError as exc:
+        messages.error(request, str(exc))
+        return redirect("history-list")
+    if not result.changed:
+        messages.info(request, "Nothing to roll back: the files are already as they were before that change.")
+    elif outcome:
+        messages.success(request, f"Rolled back {commit.short}. {outcome.message}")
+    return redirect("history-list")
+
+
+@require_GET
+def audit_list(request: HttpRequest) -> HttpResponse:
+    entries = AuditEntry.objects.all()
+    if actor := request.GET.get("actor"):
+        entries = entries.filter(actor=actor)
+    if action := request.GET.get("action"):
+        entries = entries.filter(action__startswith=action)
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    return render(request, "dms_admin/audit_list.html", {"page": page, "actor": actor or "", "action": action or ""})
+
+
+@require_http_methods(["GET", "POST"])
+def apply_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            run = services.apply_start(actor=Actor.from_request(request))
+        except JobConflict as exc:
+            messages.error(request, str(exc))
+            return redirect("apply")
+        return redirect("job-detail", run_id=run.id)
+    return render(request, "dms_admin/apply.html", {"pending": services.pending_summary()})
+
+
+@require_GET
+def job_detail(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = get_object_or_404(JobRun, pk=run_id)
+    template = "dms_admin/_job_progress.html" if request.headers.get("HX-Request") else "dms_admin/job_detail.html"
+    return render(request, template, {"run": run})
