@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,16 @@ from dms_admin.configstore import ConfigStore
 TEST_PASSWORD = "secret"
 TEST_HASH = "{SHA512-CRYPT}$6$4n7RALBQ5AdOhg0k$GP4gAcNiShmnFmcF2vHhwcT2YyeUe.NHgDO9KB8Fft2LfnIy/7Sp4xa6.eiUYWo8rC6N8ABJdgmpL9qkHMNPe1"
 ADMIN_PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    """In CI nothing skips: a skip there is a failure with its reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every test must run: {report.longrepr}"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import functools
 import errno
 import fcntl
 import fnmatch
@@ -84,14 +85,19 @@ class Commit:
 @dataclasses.dataclass(frozen=True)
 class ChangeResult:
     files: tuple[str, ...]  # every path whose content changed (secrets included)
-    diff: str  # unified diff, secrets not shown
     sha: str | None = None  # the commit; None for a dry run or a change with nothing to commit
     dry_run: bool = False
     created: tuple[str, ...] = ()  # paths that did not exist before
+    contents: tuple[tuple[str, bytes | None, bytes | None], ...] = dataclasses.field(default=(), repr=False)
 
     @property
     def changed(self) -> bool:
         return bool(self.files)
+
+    @functools.cached_property
+    def diff(self) -> str:
+        """Unified diff of the change, secrets not shown (computed on demand: big files are slow)."""
+        return "".join(unified_diff(rel, old, new) for rel, old, new in self.contents)
 
 
 def is_secret(rel: str) -> bool:
@@ -304,18 +310,17 @@ class ConfigStore:
         return change.result
 
     def _apply(self, staged: dict[str, bytes | None], *, actor: str, message: str, dry_run: bool) -> ChangeResult:
-        changed: list[str] = []
-        created: list[str] = []
-        diffs: list[str] = []
+        contents = []
         for rel, new in staged.items():
             old = self.read_bytes(rel)
-            if old == new:
-                continue
-            changed.append(rel)
-            if old is None:
-                created.append(rel)
-            diffs.append(unified_diff(rel, old, new))
-        summary = {"files": tuple(changed), "diff": "".join(diffs), "created": tuple(created)}
+            if old != new:
+                contents.append((rel, old, new))
+        changed = [rel for rel, _, _ in contents]
+        summary = {
+            "files": tuple(changed),
+            "created": tuple(rel for rel, old, _ in contents if old is None),
+            "contents": tuple(contents),
+        }
         if dry_run or not changed:
             return ChangeResult(**summary, dry_run=dry_run)
         self._wait_for_dms_change_detector()
@@ -458,6 +463,8 @@ class ConfigStore:
         return self._git("rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode == 0
 
     def _commit(self, *, author: str, message: str) -> str:
+        # Plumbing instead of `git commit`: three quick steps, no hooks, no status scan
+        # (a third of the time of a write on a 10,000-line file).
         name = _git_name(author)
         env = {
             "GIT_AUTHOR_NAME": name,
@@ -465,8 +472,12 @@ class ConfigStore:
             "GIT_COMMITTER_NAME": "dms-admin",
             "GIT_COMMITTER_EMAIL": "dms-admin@dms-admin",
         }
-        self._git("commit", "--quiet", "--no-verify", "--allow-empty-message", "-m", message, env=env)
-        return self._git("rev-parse", "HEAD").stdout.strip()
+        tree = self._git("write-tree").stdout.strip()
+        parent = self._git("rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
+        args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
+        sha = self._git(*args, env=env).stdout.strip()
+        self._git("update-ref", "-m", "dms-admin", "HEAD", sha, *([parent] if parent else []))
+        return sha
 
     def _git_args(self) -> list[str]:
         return [
@@ -477,6 +488,8 @@ class ConfigStore:
             "-c", "core.autocrlf=false",
             "-c", "core.quotePath=false",
             "-c", "gc.auto=0",  # 400 commits/min must not trigger a blocking gc
+            "-c", "core.looseCompression=1",  # config files are small text: speed over size
+            "-c", "core.compression=1",
             "-c", f"filter.dmsredact.clean={sys.executable} -m dms_admin.redact",
             f"--git-dir={self.history_dir}",
             f"--work-tree={self.root}",

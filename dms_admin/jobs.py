@@ -20,3 +20,12 @@ def confirm_watched_job(run_id: str, paths: list[str]) -> None:
         if missing:
             raise RuntimeError(f"The mail server did not pick up {', '.join(missing)} in time; see its changedetector log.")
         report.progress(100, "The mail server applied the change.")
+
+
+def housekeeping_job() -> None:
+    """Runs every minute from rqcron: records hand edits in history, forgets old login failures."""
+    from dms_admin.configstore import get_store
+    from dms_admin.throttle import forget_old_failures
+
+    get_store().record_external_changes()
+    forget_old_failures()

@@ -6,7 +6,7 @@ lockout is the same whether or not the account exists.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -16,7 +16,7 @@ from dms_admin.models import LoginFailure
 LOCKED_MESSAGE = "Too many failed sign-in attempts. Wait a few minutes and try again."
 
 
-def _window_start():  # type: ignore[no-untyped-def]
+def _window_start() -> datetime:
     return timezone.now() - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW)
 
 
@@ -32,6 +32,9 @@ def login_throttled(*, username: str, ip: str | None) -> bool:
 
 def login_failed(*, username: str, ip: str | None) -> None:
     LoginFailure.objects.create(username=username.lower()[:254], ip=ip)
+
+
+def forget_old_failures() -> None:
     LoginFailure.objects.filter(at__lt=_window_start()).delete()
 
 

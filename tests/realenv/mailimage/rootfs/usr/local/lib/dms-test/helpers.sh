@@ -2,6 +2,8 @@
 # Shared by the entrypoint and the change detector: logging, the checksum of
 # the watched DMS config files and the regeneration of Postfix/Dovecot maps
 # from /tmp/docker-mailserver (a simplified port of docker-mailserver v15).
+# The entrypoint sources this with `set -euo pipefail`: keep pipelines free
+# of commands that fail on "no match" (grep).
 
 DMS_CONFIG_DIR=/tmp/docker-mailserver
 CHKSUM_FILE=/tmp/docker-mailserver-config-chksum
@@ -90,7 +92,7 @@ function _regenerate_accounts() {
 
     # DMS puts the quota from dovecot-quotas.cf (`user@domain:SIZE`) in front.
     if [[ -f ${QUOTAS} ]]; then
-      QUOTA=$(_config_lines "${QUOTAS}" | grep -F -- "${LOGIN}:" | head -n 1 | cut -d: -f2)
+      QUOTA=$(_config_lines "${QUOTAS}" | awk -F: -v login="${LOGIN}" '$1 == login { print $2; exit }')
       [[ -n ${QUOTA} ]] && ATTRS="userdb_quota_rule=*:bytes=${QUOTA}${ATTRS:+ ${ATTRS}}"
     fi
 
@@ -120,7 +122,7 @@ function _regenerate_config() {
   # Virtual aliases: domains of alias keys (`alias@domain` and `@domain`)
   # are virtual mailbox domains too.
   _config_lines "${DMS_CONFIG_DIR}/postfix-virtual.cf" | _write_atomically /etc/postfix/virtual
-  DOMAINS+=$'\n'$(awk '{ print $1 }' /etc/postfix/virtual | grep -F '@' | cut -d@ -f2-)
+  DOMAINS+=$'\n'$(awk '$1 ~ /@/ { sub(/^[^@]*@/, "", $1); print $1 }' /etc/postfix/virtual)
 
   printf '%s\n' "${DOMAINS}" | sed '/^[[:space:]]*$/d' | sort -u | _write_atomically /etc/postfix/vhost
 

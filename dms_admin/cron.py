@@ -1,0 +1,8 @@
+"""What `manage.py rqcron dms_admin.cron` runs. Feature apps add their dispatchers here."""
+
+from rq import cron
+
+from dms_admin.jobs import housekeeping_job
+
+# Every minute: commit hand edits promptly, so history shows who-did-what even between writes.
+cron.register(housekeeping_job, "default", cron="* * * * *", job_timeout=120, name="housekeeping")

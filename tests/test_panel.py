@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from conftest import ADMIN_PASSWORD
+from dms_admin.configstore import ConfigStore
+from dms_admin.models import AuditEntry, JobRun, PendingChange
+from dms_admin.throttle import LOCKED_MESSAGE
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["home", "history-list", "audit-list", "apply"]
+
+
+@pytest.fixture(autouse=True)
+def _no_docker(settings):  # type: ignore[no-untyped-def]
+    # Unit tests of the panel talk to no engine: an unreachable socket must give a message, not a 500.
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_without_login_redirects_to_login(client, name: str) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(reverse(name))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_other_urls_without_login_redirect_too(client, store: ConfigStore) -> None:  # type: ignore[no-untyped-def]
+    sha = store.record_external_changes()
+    run = JobRun.objects.create(kind="apply")
+    for url in (f"/history/{sha}/", f"/history/{sha}/rollback/", f"/jobs/{run.id}/", "/django-admin/", "/django-admin/rq/"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/login/" in response["Location"], url
+
+
+def test_healthz_needs_no_login(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_login_then_home(client, superadmin) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(reverse("login"), {"username": "admin", "password": ADMIN_PASSWORD})
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    page = client.get(reverse("home"))
+    assert page.status_code == 200
+    assert b"cannot be reached" in page.content  # no engine here: a message, not a 500
+    assert AuditEntry.objects.filter(action="login", actor="admin").exists()
+
+
+def test_login_redirects_only_to_local_next(client, superadmin) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(reverse("login"), {"username": "admin", "password": ADMIN_PASSWORD, "next": "https://evil.example/"})
+    assert response["Location"] == reverse("home")
+
+
+def test_wrong_passwords_are_throttled_then_even_the_right_one_fails(client, superadmin, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.LOGIN_MAX_FAILURES = 3
+    for _ in range(3):
+        response = client.post(reverse("login"), {"username": "admin", "password": "wrong"})
+        assert b"Wrong username or password" in response.content
+    response = client.post(reverse("login"), {"username": "admin", "password": ADMIN_PASSWORD})
+    assert response.status_code == 200 and LOCKED_MESSAGE.encode() in response.content
+    assert "_auth_user_id" not in client.session
+    # The same message for an account that does not exist: nothing leaks.
+    for _ in range(3):
+        client.post(reverse("login"), {"username": "ghost", "password": "x"})
+    assert LOCKED_MESSAGE.encode() in client.post(reverse("login"), {"username": "ghost", "password": "x"}).content
+
+
+def test_logout_is_post_only(admin_client) -> None:  # type: ignore[no-untyped-def]
+    assert admin_client.get(reverse("logout")).status_code == 405
+    assert admin_client.post(reverse("logout")).status_code == 302
+    assert admin_client.get(reverse("home")).status_code == 302
+
+
+def test_history_lists_and_shows_diffs(admin_client, store: ConfigStore) -> None:  # type: ignore[no-untyped-def]
+    result = store.write("postfix-virtual.cf", "sales@example.test user@example.test\n", actor="alice", message="Add sales alias")
+    page = admin_client.get(reverse("history-list"))
+    assert b"Add sales alias" in page.content and b"alice" in page.content
+    detail = admin_client.get(reverse("history-detail", args=[result.sha]))
+    assert b"+sales@example.test user@example.test" in detail.content
+    assert admin_client.get(reverse("history-detail", args=["0" * 40])).status_code == 404
+    assert admin_client.get(reverse("history-detail", args=["not-a-sha"])).status_code == 404
+
+
+def test_rollback_confirms_on_get_and_acts_on_post(admin_client, store: ConfigStore, config_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    original = (config_dir / "postfix-virtual.cf").read_bytes()
+    result = store.write("postfix-virtual.cf", "sales@example.test user@example.test\n", actor="alice", message="Add sales alias")
+    count = store.count()
+    confirm = admin_client.get(reverse("history-rollback", args=[result.sha]))
+    assert confirm.status_code == 200 and b"-sales@example.test" in confirm.content
+    assert store.count() == count  # GET changed nothing
+    response = admin_client.post(reverse("history-rollback", args=[result.sha]))
+    assert response.status_code == 302
+    assert (config_dir / "postfix-virtual.cf").read_bytes() == original
+    assert store.count() == count + 1
+    entry = AuditEntry.objects.get(action="history.rollback")
+    assert entry.actor == "admin" and entry.commit == store.history(limit=1)[0].sha
+    # A watched file: DMS applies it itself, so a confirmation job was queued, nothing pending.
+    assert JobRun.objects.filter(kind="confirm").exists() and not PendingChange.objects.exists()
+
+
+def test_rollback_of_a_recreate_file_marks_it_pending(admin_client, store: ConfigStore) -> None:  # type: ignore[no-untyped-def]
+    result = store.write("mailserver.env", "ENABLE_CLAMAV=1\n", actor="alice", message="ClamAV on")
+    admin_client.post(reverse("history-rollback", args=[result.sha]))
+    assert list(PendingChange.objects.values_list("path", "action")) == [("mailserver.env", "recreate")]
+    home = admin_client.get(reverse("home"))
+    assert b"1 change pending" in home.content
+
+
+def test_apply_page_starts_one_apply_job_at_a_time(admin_client, store: ConfigStore) -> None:  # type: ignore[no-untyped-def]
+    PendingChange.objects.create(path="mailserver.env", action="recreate")
+    page = admin_client.get(reverse("apply"))
+    assert b"re-created" in page.content
+    response = admin_client.post(reverse("apply"))
+    run = JobRun.objects.get(kind="apply")
+    assert response["Location"] == reverse("job-detail", args=[run.id])
+    again = admin_client.post(reverse("apply"), follow=True)
+    assert b"already queued or running" in again.content and JobRun.objects.filter(kind="apply").count() == 1
+
+
+def test_job_progress_fragment_for_htmx(admin_client) -> None:  # type: ignore[no-untyped-def]
+    run = JobRun.objects.create(kind="apply", status="running", progress=40, message="Waiting")
+    fragment = admin_client.get(reverse("job-detail", args=[run.id]), HTTP_HX_REQUEST="true")
+    assert b"<html" not in fragment.content and b'value="40"' in fragment.content and b"hx-get" in fragment.content
+    run.status = "succeeded"
+    run.save()
+    assert b"hx-get" not in admin_client.get(reverse("job-detail", args=[run.id]), HTTP_HX_REQUEST="true").content
+
+
+def test_audit_page_filters(admin_client) -> None:  # type: ignore[no-untyped-def]
+    AuditEntry.objects.create(actor="alice", via="panel", action="history.rollback", object="abc")
+    AuditEntry.objects.create(actor="bob", via="api", action="login")
+    page = admin_client.get(reverse("audit-list"), {"actor": "alice"})
+    assert b"history.rollback" in page.content and b"bob" not in page.content
