@@ -32,6 +32,8 @@ def config_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "postfix-accounts.cf").write_text(f"user@example.test|{TEST_HASH}\n")
     (folder / "postfix-virtual.cf").write_text("# aliases\nalias@example.test user@example.test\n")
+    # Exists at start, so Postfix uses it (DMS hooks access tables in only at startup).
+    (folder / "postfix-send-access.cf").write_text("# senders refused\n")
     (folder / "mailserver.env").write_text("OVERRIDE_HOSTNAME=mail.example.test\nENABLE_SPAMASSASSIN=1\n")
     return folder
 

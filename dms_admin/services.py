@@ -11,7 +11,7 @@ from django.db import transaction
 
 from dms_admin import apply
 from dms_admin.audit import Actor, audit_record
-from dms_admin.configstore import ChangeResult, ConfigStore, get_store
+from dms_admin.configstore import ChangeResult, Commit, ConfigLockTimeout, ConfigStore, get_store
 from dms_admin.dms import DockerUnavailable, MailServer, get_mailserver
 from dms_admin.jobqueue import JobReport, job_enqueue
 from dms_admin.models import JobRun, PendingChange
@@ -146,6 +146,16 @@ def _parse_checksums(text: str) -> dict[str, str]:
         if path.startswith(DMS_CONFIG_MOUNT + "/"):
             out[path[len(DMS_CONFIG_MOUNT) + 1 :]] = digest
     return out
+
+
+def history_current(*, limit: int) -> list[Commit]:
+    """The latest commits, hand edits made since the last look recorded first."""
+    store = get_store()
+    try:
+        store.record_external_changes()
+    except ConfigLockTimeout:
+        pass  # a write is in progress and will record them itself
+    return store.history(limit=limit) if limit else []
 
 
 def history_rollback(*, sha: str, actor: Actor, dry_run: bool = False) -> tuple[ChangeResult, ChangeOutcome | None]:

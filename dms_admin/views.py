@@ -79,7 +79,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "container_error": container_error,
         "memory": memory,
         "pending": services.pending_summary(),
-        "history": get_store().history(limit=8),
+        "history": services.history_current(limit=8),
         "jobs": JobRun.objects.all()[:5],
     }
     return render(request, "dms_admin/home.html", context)
@@ -88,6 +88,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def history_list(request: HttpRequest) -> HttpResponse:
     store = get_store()
+    services.history_current(limit=0)
     page = Paginator(_CountedHistory(store), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "dms_admin/history_list.html", {"page": page})
 
