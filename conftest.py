@@ -10,9 +10,12 @@ import pytest
 from dms_admin.configstore import ConfigStore
 
 # SHA512-CRYPT of "secret" (5000 rounds), as `doveadm pw -s SHA512-CRYPT` makes it.
-TEST_PASSWORD = "secret"
-TEST_HASH = "{SHA512-CRYPT}$6$4n7RALBQ5AdOhg0k$GP4gAcNiShmnFmcF2vHhwcT2YyeUe.NHgDO9KB8Fft2LfnIy/7Sp4xa6.eiUYWo8rC6N8ABJdgmpL9qkHMNPe1"
-ADMIN_PASSWORD = "correct-horse-battery-staple"
+TEST_PASSWORD = "secret"  # noqa: S105
+TEST_HASH = (
+    "{SHA512-CRYPT}$6$4n7RALBQ5AdOhg0k$"
+    "GP4gAcNiShmnFmcF2vHhwcT2YyeUe.NHgDO9KB8Fft2LfnIy/7Sp4xa6.eiUYWo8rC6N8ABJdgmpL9qkHMNPe1"
+)
+ADMIN_PASSWORD = "correct-horse-battery-staple"  # noqa: S105
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -27,7 +27,7 @@ from dms_admin.configstore import ConfigStore  # noqa: E402
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def bare_atomic_write(path: Path, data: bytes) -> None:
@@ -86,8 +86,12 @@ def bench_web_rss(requests_count: int = 300) -> None:
         py = sys.executable
         subprocess.run([py, "manage.py", "demo_config"], cwd=ROOT, env=env, check=True, capture_output=True)
         subprocess.run([py, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
-        subprocess.run([py, "manage.py", "collectstatic", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
-        out = subprocess.run([py, "manage.py", "ensure_admin"], cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+        subprocess.run(
+            [py, "manage.py", "collectstatic", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
+        out = subprocess.run(
+            [py, "manage.py", "ensure_admin"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout
         password = re.search(r"password: (\S+)", out)[1]  # type: ignore[index]
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -105,11 +109,15 @@ def bench_web_rss(requests_count: int = 300) -> None:
                     break
                 except requests.ConnectionError:
                     time.sleep(0.1)
-            worker = int(subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()[0])
+            worker = int(
+                subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()[0]
+            )
             idle, _ = rss_kib(worker)
             session = requests.Session()
             token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', session.get(f"{base}/login/").text)[1]  # type: ignore[index]
-            session.post(f"{base}/login/", data={"username": "admin", "password": password, "csrfmiddlewaretoken": token})
+            session.post(
+                f"{base}/login/", data={"username": "admin", "password": password, "csrfmiddlewaretoken": token}
+            )
             times = []
             for i in range(requests_count):
                 start = time.perf_counter()
@@ -122,7 +130,10 @@ def bench_web_rss(requests_count: int = 300) -> None:
             proc.wait(timeout=20)
     print(f"web worker peak RSS after {requests_count} page views: {peak / 1024:.1f} MiB")
     print(f"  baseline same worker right after start:          {idle / 1024:.1f} MiB")
-    print(f"  page latency (home/history, engine unreachable): median {statistics.median(times) * 1000:.1f} ms, p95 {pct(times, 0.95) * 1000:.1f} ms")
+    print(
+        f"  page latency (home/history, engine unreachable): median {statistics.median(times) * 1000:.1f} ms,"
+        f" p95 {pct(times, 0.95) * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

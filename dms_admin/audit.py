@@ -33,5 +33,11 @@ def client_ip(request: HttpRequest) -> str | None:
 
 def audit_record(*, actor: Actor, action: str, object: str = "", commit: str = "", detail: str = "") -> AuditEntry:
     return AuditEntry.objects.create(
-        actor=actor.name, via=actor.via, ip=actor.ip, action=action, object=object[:300], commit=commit or "", detail=detail
+        actor=actor.name,
+        via=actor.via,
+        ip=actor.ip,
+        action=action,
+        object=object[:300],
+        commit=commit or "",
+        detail=detail,
     )

@@ -16,10 +16,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
-import functools
 import errno
 import fcntl
 import fnmatch
+import functools
 import os
 import re
 import subprocess
@@ -316,13 +316,14 @@ class ConfigStore:
             if old != new:
                 contents.append((rel, old, new))
         changed = [rel for rel, _, _ in contents]
-        summary = {
-            "files": tuple(changed),
-            "created": tuple(rel for rel, old, _ in contents if old is None),
-            "contents": tuple(contents),
-        }
+        summary = ChangeResult(
+            files=tuple(changed),
+            created=tuple(rel for rel, old, _ in contents if old is None),
+            contents=tuple(contents),
+            dry_run=dry_run,
+        )
         if dry_run or not changed:
-            return ChangeResult(**summary, dry_run=dry_run)
+            return summary
         self._wait_for_dms_change_detector()
         self._remove_stale_temp_files({self._stage_dir(rel) for rel in changed})
         for rel in changed:
@@ -336,7 +337,7 @@ class ConfigStore:
         if versioned:
             self._git("add", "--all", "--", *versioned)
             sha = self._commit(author=actor, message=message)
-        return ChangeResult(**summary, sha=sha)
+        return dataclasses.replace(summary, sha=sha)
 
     def _atomic_write(self, rel: str, data: bytes) -> None:
         target = self.root / rel

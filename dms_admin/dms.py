@@ -8,6 +8,7 @@ with a message fit for a page.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import shlex
@@ -167,7 +168,9 @@ class MailServer:
             exit_code, output = container.exec_run(wrapped, user=user, demux=False)
         except _ERRORS as exc:
             raise _wrap(exc, f"Running {shlex.join(cmd[:2])}") from exc
-        return ExecResult(exit_code=exit_code if exit_code is not None else -1, output=(output or b"").decode("utf-8", "replace"))
+        return ExecResult(
+            exit_code=exit_code if exit_code is not None else -1, output=(output or b"").decode("utf-8", "replace")
+        )
 
     def restart(self, *, timeout: int = 60) -> None:
         container = self._container()
@@ -211,10 +214,9 @@ class MailServer:
         except _ERRORS as exc:
             self._put_back(old.id, name)
             raise _wrap(exc, "Re-creating the mail container") from exc
-        try:
+        # A leftover stopped container loses nothing; its name tells the admin what it is.
+        with contextlib.suppress(*_ERRORS):
             api.remove_container(old.id, v=False)
-        except _ERRORS:
-            pass  # a leftover stopped container loses nothing; it is named for the admin to see
         return self.status()
 
     def _put_back(self, old_id: str, name: str) -> None:
@@ -236,7 +238,8 @@ class MailServer:
                 raise DockerUnavailable(f"The mail container stopped ({status.state}).")
             if time.monotonic() > deadline:
                 raise DockerUnavailable(
-                    f"The mail container is not healthy after {int(timeout)} s (state {status.state}, health {status.health})."
+                    f"The mail container is not healthy after {int(timeout)} s"
+                    f" (state {status.state}, health {status.health})."
                 )
             time.sleep(interval)
             status = self.status()
@@ -285,9 +288,7 @@ def _connect_extra_networks(api: Any, container_id: str, attrs: dict[str, Any]) 
     first = sorted(networks)[0] if mode not in networks else mode
     for net_name, net in networks.items():
         if net_name != first:
-            api.connect_container_to_network(
-                container_id, net_name, aliases=net.get("Aliases"), links=net.get("Links")
-            )
+            api.connect_container_to_network(container_id, net_name, aliases=net.get("Aliases"), links=net.get("Links"))
 
 
 def merge_env(current: list[str], changes: Mapping[str, str | None]) -> list[str]:

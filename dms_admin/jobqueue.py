@@ -30,13 +30,16 @@ def job_enqueue(
     *, kind: str, func: Callable[..., Any] | str, args: tuple[Any, ...] = (), actor: Actor, queue: str = "default",
     timeout: int | None = None, exclusive: bool = False,
 ) -> JobRun:  # fmt: skip
-    if exclusive and JobRun.objects.filter(kind=kind, status__in=[JobRun.Status.QUEUED, JobRun.Status.RUNNING]).exists():
+    if (
+        exclusive
+        and JobRun.objects.filter(kind=kind, status__in=[JobRun.Status.QUEUED, JobRun.Status.RUNNING]).exists()
+    ):
         raise JobConflict(f"A {kind} job is already queued or running.")
     run = JobRun.objects.create(kind=kind, created_by=actor.name)
 
     def enqueue() -> None:
         try:
-            django_rq.get_queue(queue).enqueue(func, str(run.id), *args, job_id=str(run.id), job_timeout=timeout)
+            django_rq.get_queue(queue).enqueue(func, str(run.id), *args, job_id=str(run.id), job_timeout=timeout)  # type: ignore[type-var]
         except Exception as exc:  # Redis down: the run must not sit "queued" forever
             log.exception("could not enqueue %s", kind)
             JobRun.objects.filter(pk=run.pk).update(

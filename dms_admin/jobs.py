@@ -18,7 +18,9 @@ def confirm_watched_job(run_id: str, paths: list[str]) -> None:
         report.set_result(applied=done)
         missing = [p for p, ok in done.items() if not ok]
         if missing:
-            raise RuntimeError(f"The mail server did not pick up {', '.join(missing)} in time; see its changedetector log.")
+            raise RuntimeError(
+                f"The mail server did not pick up {', '.join(missing)} in time; see its changedetector log."
+            )
         report.progress(100, "The mail server applied the change.")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import time
@@ -40,7 +41,9 @@ def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: 
     outcome = apply.Action(plan.action)
     if outcome == apply.Action.RECREATE:
         _mark_pending(plan, result, actor)
-        return ChangeOutcome(result.sha, outcome.label, True, "Saved. The mail container must be re-created to use it: Apply.")
+        return ChangeOutcome(
+            result.sha, outcome.label, True, "Saved. The mail container must be re-created to use it: Apply."
+        )
     if outcome == apply.Action.RELOAD:
         try:
             _postfix_reload(get_mailserver())
@@ -53,7 +56,9 @@ def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: 
             kind="confirm", func="dms_admin.jobs.confirm_watched_job", args=(plan.paths(apply.Action.WATCHED),),
             actor=actor,
         )  # fmt: skip
-        return ChangeOutcome(result.sha, outcome.label, False, "Saved. The mail server applies it by itself within seconds.", job)
+        return ChangeOutcome(
+            result.sha, outcome.label, False, "Saved. The mail server applies it by itself within seconds.", job
+        )
     return ChangeOutcome(result.sha, outcome.label, False, "Saved.")
 
 
@@ -61,7 +66,9 @@ def _mark_pending(plan: apply.Plan, result: ChangeResult, actor: Actor) -> None:
     with transaction.atomic():
         for path, action in plan.files.items():
             if action >= apply.Action.RELOAD:
-                PendingChange.objects.create(path=path, action=action.label, commit=result.sha or "", created_by=actor.name)
+                PendingChange.objects.create(
+                    path=path, action=action.label, commit=result.sha or "", created_by=actor.name
+                )
 
 
 def pending_summary() -> dict[str, object]:
@@ -151,10 +158,9 @@ def _parse_checksums(text: str) -> dict[str, str]:
 def history_current(*, limit: int) -> list[Commit]:
     """The latest commits, hand edits made since the last look recorded first."""
     store = get_store()
-    try:
+    # If a write holds the lock for long, it records them itself.
+    with contextlib.suppress(ConfigLockTimeout):
         store.record_external_changes()
-    except ConfigLockTimeout:
-        pass  # a write is in progress and will record them itself
     return store.history(limit=limit) if limit else []
 
 

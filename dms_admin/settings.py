@@ -74,7 +74,7 @@ SECRET_KEY = envsecret("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set SECRET_KEY (or SECRET_KEY_FILE); it is required unless DEBUG=1.")
-    SECRET_KEY = "insecure-debug-only-key"
+    SECRET_KEY = "insecure-debug-only-key"  # noqa: S105 - DEBUG only
 
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]

@@ -89,7 +89,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def history_list(request: HttpRequest) -> HttpResponse:
     store = get_store()
     services.history_current(limit=0)
-    page = Paginator(_CountedHistory(store), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(_CountedHistory(store), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))  # type: ignore[arg-type,var-annotated]
     return render(request, "dms_admin/history_list.html", {"page": page})
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
 import django_rq
+import pytest
 from django_rq import get_worker
 
 from conftest import TEST_HASH
@@ -61,7 +61,12 @@ def test_an_access_table_is_applied_by_postfix_reload(store: ConfigStore, config
 
 def test_an_env_change_is_pending_until_the_apply_job_recreates_the_container(store: ConfigStore) -> None:
     old = get_mailserver().status()
-    result = store.write("mailserver.env", store.read("mailserver.env") + "POSTMASTER_ADDRESS=pm@example.test\n", actor="admin", message="postmaster")
+    result = store.write(
+        "mailserver.env",
+        store.read("mailserver.env") + "POSTMASTER_ADDRESS=pm@example.test\n",
+        actor="admin",
+        message="postmaster",
+    )
     outcome = services.change_recorded(result, actor=ADMIN, action="settings.update")
     assert (outcome.apply, outcome.pending) == ("recreate", True)
     assert PendingChange.objects.get().path == "mailserver.env"

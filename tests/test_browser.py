@@ -34,10 +34,14 @@ def browser_page(monkeypatch):  # type: ignore[no-untyped-def]
             browser.close()
 
 
-def test_sign_in_see_history_and_roll_back(browser_page, live_server, superadmin, store: ConfigStore, config_dir: Path, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_see_history_and_roll_back(
+    browser_page, live_server, superadmin, store: ConfigStore, config_dir: Path, settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
     original = (config_dir / "postfix-virtual.cf").read_bytes()
-    store.write("postfix-virtual.cf", "sales@example.test user@example.test\n", actor="alice", message="Add sales alias")
+    store.write(
+        "postfix-virtual.cf", "sales@example.test user@example.test\n", actor="alice", message="Add sales alias"
+    )
     page = browser_page
     page.goto(live_server.url + "/history/")
     assert "/login/" in page.url

@@ -26,7 +26,9 @@ def test_it_adopts_an_existing_folder_as_the_first_commit(store: ConfigStore) ->
 
 
 def test_it_writes_lf_utf8_with_a_final_newline_and_commits(store: ConfigStore, config_dir: Path) -> None:
-    result = store.write("postfix-virtual.cf", "\ufeffa@x.test b@x.test\r\nc@x.test   d@x.test", actor="alice", message="Two aliases")
+    result = store.write(
+        "postfix-virtual.cf", "\ufeffa@x.test b@x.test\r\nc@x.test   d@x.test", actor="alice", message="Two aliases"
+    )
     assert (config_dir / "postfix-virtual.cf").read_bytes() == b"a@x.test b@x.test\nc@x.test   d@x.test\n"
     assert result.sha and result.files == ("postfix-virtual.cf",)
     latest = store.history(limit=1)[0]
@@ -99,17 +101,31 @@ def test_rollback_of_the_first_commit_is_refused(store: ConfigStore) -> None:
 
 def test_secrets_are_written_but_never_committed(store: ConfigStore, config_dir: Path) -> None:
     store.write("postfix-sasl-password.cf", "@example.test user:hunter2\n", actor="a", message="relay")
-    store.write("opendkim/keys/example.test/mail.private", "-----BEGIN PRIVATE KEY-----\nabc\n", actor="a", message="dkim")
+    store.write(
+        "opendkim/keys/example.test/mail.private", "-----BEGIN PRIVATE KEY-----\nabc\n", actor="a", message="dkim"
+    )
     assert (config_dir / "postfix-sasl-password.cf").stat().st_mode & 0o777 == 0o600
     (config_dir / "check-for-changes.sh.lock").write_text("uuid\n")
-    store.write("mailserver.env", "RELAY_PASSWORD=hunter2\nRELAY_USER=bob\nLDAP_BIND_PW='x y'\n", actor="a", message="env")
+    store.write(
+        "mailserver.env", "RELAY_PASSWORD=hunter2\nRELAY_USER=bob\nLDAP_BIND_PW='x y'\n", actor="a", message="env"
+    )
     everything = subprocess.run(
-        ["git", f"--git-dir={store.history_dir}", "log", "--all", "-p", "--format=%H"], capture_output=True, text=True, check=True
+        ["git", f"--git-dir={store.history_dir}", "log", "--all", "-p", "--format=%H"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "hunter2" not in everything and "'x y'" not in everything and "BEGIN PRIVATE KEY" not in everything
     assert f"RELAY_PASSWORD={REDACTED}" in everything and "RELAY_USER=bob" in everything
     assert "check-for-changes.sh.lock" not in everything
-    tracked = subprocess.run(["git", f"--git-dir={store.history_dir}", "ls-files"], capture_output=True, text=True, check=True, cwd=config_dir, env={**os.environ, "GIT_WORK_TREE": str(config_dir)}).stdout  # noqa: E501
+    tracked = subprocess.run(
+        ["git", f"--git-dir={store.history_dir}", "ls-files"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=config_dir,
+        env={**os.environ, "GIT_WORK_TREE": str(config_dir)},
+    ).stdout
     assert "postfix-sasl-password.cf" not in tracked and ".private" not in tracked
 
 

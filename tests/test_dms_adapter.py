@@ -49,11 +49,15 @@ def test_restart_starts_the_same_container_again(mailserver: MailServer) -> None
     assert after.id == before.id and after.started_at and before.started_at and after.started_at > before.started_at
 
 
-def test_recreate_keeps_the_configuration_and_changes_the_env(mailserver: MailServer, docker_engine, mail_container) -> None:  # type: ignore[no-untyped-def]
+def test_recreate_keeps_the_configuration_and_changes_the_env(
+    mailserver: MailServer, docker_engine, mail_container
+) -> None:  # type: ignore[no-untyped-def]
     client = docker_engine.client()
     old = client.api.inspect_container(mail_container.id)
     messages: list[str] = []
-    status = mailserver.recreate(env={"ENABLE_CLAMAV": "1", "DMS_CONFIG_POLL": None}, stop_timeout=10, progress=messages.append)
+    status = mailserver.recreate(
+        env={"ENABLE_CLAMAV": "1", "DMS_CONFIG_POLL": None}, stop_timeout=10, progress=messages.append
+    )
     assert messages and status.id != old["Id"] and status.name == mail_container.name
     new = client.api.inspect_container(status.id)
     assert "ENABLE_CLAMAV=1" in new["Config"]["Env"]
@@ -74,7 +78,9 @@ def test_recreate_keeps_the_configuration_and_changes_the_env(mailserver: MailSe
     assert mailserver.wait_healthy(timeout=60, interval=0.5).healthy
 
 
-def test_recreate_puts_the_old_container_back_when_the_new_one_cannot_start(mailserver: MailServer, docker_engine, mail_container) -> None:  # type: ignore[no-untyped-def]
+def test_recreate_puts_the_old_container_back_when_the_new_one_cannot_start(
+    mailserver: MailServer, docker_engine, mail_container
+) -> None:  # type: ignore[no-untyped-def]
     before = mailserver.status()
     with pytest.raises(DockerUnavailable):
         mailserver.recreate(image="dms-admin-test-missing:nope", stop_timeout=10)

@@ -26,9 +26,16 @@ def free_port() -> int:
 def test_make_run_serves_login_and_home(tmp_path: Path, redis_url: str) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DMS_CONFIG_DIR")}
-    env.update(DMS_ADMIN_DATA_DIR=str(tmp_path / "var"), PORT=str(port), REDIS_URL=redis_url, DOCKER_HOST="unix:///nonexistent.sock")
+    env.update(
+        DMS_ADMIN_DATA_DIR=str(tmp_path / "var"),
+        PORT=str(port),
+        REDIS_URL=redis_url,
+        DOCKER_HOST="unix:///nonexistent.sock",
+    )
     log = open(tmp_path / "run.log", "w+")  # noqa: SIM115
-    proc = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120

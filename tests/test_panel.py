@@ -30,7 +30,13 @@ def test_every_page_without_login_redirects_to_login(client, name: str) -> None:
 def test_other_urls_without_login_redirect_too(client, store: ConfigStore) -> None:  # type: ignore[no-untyped-def]
     sha = store.record_external_changes()
     run = JobRun.objects.create(kind="apply")
-    for url in (f"/history/{sha}/", f"/history/{sha}/rollback/", f"/jobs/{run.id}/", "/django-admin/", "/django-admin/rq/"):
+    for url in (
+        f"/history/{sha}/",
+        f"/history/{sha}/rollback/",
+        f"/jobs/{run.id}/",
+        "/django-admin/",
+        "/django-admin/rq/",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and "/login/" in response["Location"], url
 
@@ -50,7 +56,9 @@ def test_login_then_home(client, superadmin) -> None:  # type: ignore[no-untyped
 
 
 def test_login_redirects_only_to_local_next(client, superadmin) -> None:  # type: ignore[no-untyped-def]
-    response = client.post(reverse("login"), {"username": "admin", "password": ADMIN_PASSWORD, "next": "https://evil.example/"})
+    response = client.post(
+        reverse("login"), {"username": "admin", "password": ADMIN_PASSWORD, "next": "https://evil.example/"}
+    )
     assert response["Location"] == reverse("home")
 
 
@@ -75,7 +83,9 @@ def test_logout_is_post_only(admin_client) -> None:  # type: ignore[no-untyped-d
 
 
 def test_history_lists_and_shows_diffs(admin_client, store: ConfigStore) -> None:  # type: ignore[no-untyped-def]
-    result = store.write("postfix-virtual.cf", "sales@example.test user@example.test\n", actor="alice", message="Add sales alias")
+    result = store.write(
+        "postfix-virtual.cf", "sales@example.test user@example.test\n", actor="alice", message="Add sales alias"
+    )
     page = admin_client.get(reverse("history-list"))
     assert b"Add sales alias" in page.content and b"alice" in page.content
     detail = admin_client.get(reverse("history-detail", args=[result.sha]))
@@ -86,7 +96,9 @@ def test_history_lists_and_shows_diffs(admin_client, store: ConfigStore) -> None
 
 def test_rollback_confirms_on_get_and_acts_on_post(admin_client, store: ConfigStore, config_dir: Path) -> None:  # type: ignore[no-untyped-def]
     original = (config_dir / "postfix-virtual.cf").read_bytes()
-    result = store.write("postfix-virtual.cf", "sales@example.test user@example.test\n", actor="alice", message="Add sales alias")
+    result = store.write(
+        "postfix-virtual.cf", "sales@example.test user@example.test\n", actor="alice", message="Add sales alias"
+    )
     count = store.count()
     confirm = admin_client.get(reverse("history-rollback", args=[result.sha]))
     assert confirm.status_code == 200 and b"-sales@example.test" in confirm.content
