@@ -1,0 +1,82 @@
+"""Pure functions: the apply planner, mailserver.env parsing, secret redaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from dms_admin.apply import Action, action_for, plan
+from dms_admin.dms import merge_env
+from dms_admin.envfile import env_changes, parse_env
+from dms_admin.redact import REDACTED, redact_env_text, unredact_env_text
+
+
+@pytest.mark.parametrize(
+    ("path", "action"),
+    [
+        ("postfix-accounts.cf", Action.WATCHED),
+        ("postfix-virtual.cf", Action.WATCHED),
+        ("dovecot-quotas.cf", Action.WATCHED),
+        ("postfix-sasl-password.cf", Action.WATCHED),
+        ("rspamd/override.d/dkim_signing.conf", Action.WATCHED),
+        ("postfix-send-access.cf", Action.RELOAD),
+        ("postfix-receive-access.cf", Action.RELOAD),
+        ("mailserver.env", Action.RECREATE),
+        ("spamassassin-rules.cf", Action.RECREATE),
+        ("amavis.cf", Action.RECREATE),
+        ("opendkim/keys/example.com/mail.private", Action.RECREATE),
+        ("opendkim/KeyTable", Action.RECREATE),
+        ("ldap-users.cf", Action.RECREATE),
+        ("user@example.com.dovecot.sieve", Action.RECREATE),
+        ("check-for-changes.sh.lock", Action.NONE),
+        ("notes.txt", Action.NONE),
+        ("sub/postfix-accounts.cf", Action.NONE),  # DMS reads only the top-level name
+    ],
+)
+def test_action_for(path: str, action: Action) -> None:
+    assert action_for(path) == action
+
+
+def test_a_new_access_table_needs_a_recreate() -> None:
+    # DMS hooks access tables into Postfix only at startup (spec §1.9).
+    assert action_for("postfix-send-access.cf", created=True) == Action.RECREATE
+
+
+def test_plan_takes_the_strongest_action() -> None:
+    result = plan(["postfix-accounts.cf", "postfix-send-access.cf"])
+    assert result.action == Action.RELOAD and result.paths(Action.WATCHED) == ["postfix-accounts.cf"]
+    assert plan([]).action == Action.NONE
+    assert plan(["postfix-accounts.cf", "mailserver.env"]).action == Action.RECREATE
+
+
+def test_parse_env_follows_compose_quoting() -> None:
+    text = (
+        "# comment\n\nSPAM_SUBJECT='[SPAM] '\nPOSTMASTER_ADDRESS=pm@x.test  # inline\n"
+        'OVERRIDE_HOSTNAME="mail.x.test"\nexport LOG_LEVEL=debug\nEMPTY=\nnot a var\n'
+    )
+    assert parse_env(text) == {
+        "SPAM_SUBJECT": "[SPAM] ",
+        "POSTMASTER_ADDRESS": "pm@x.test",
+        "OVERRIDE_HOSTNAME": "mail.x.test",
+        "LOG_LEVEL": "debug",
+        "EMPTY": "",
+    }
+
+
+def test_env_changes_sets_new_and_unsets_removed() -> None:
+    assert env_changes("A=1\nB=2\n", "A=3\nC=4\n") == {"A": "3", "C": "4", "B": None}
+
+
+def test_merge_env_keeps_order_and_unsets() -> None:
+    assert merge_env(["PATH=/bin", "A=1", "B=2"], {"A": "x y", "B": None, "C": "3"}) == ["PATH=/bin", "A=x y", "C=3"]
+
+
+def test_redaction_hides_credentials_only() -> None:
+    text = "RELAY_PASSWORD=hunter2\nRELAY_USER=bob\nLDAP_BIND_PW='a b'\nSASL_PASSWD=x\nRELAY_PASSWORD_FILE=/run/s\nSSL_KEY_PATH=/k\n"
+    red = redact_env_text(text)
+    assert "hunter2" not in red and "'a b'" not in red and "SASL_PASSWD=" + REDACTED in red
+    assert "RELAY_USER=bob" in red and "RELAY_PASSWORD_FILE=/run/s" in red and "SSL_KEY_PATH=/k" in red
+
+
+def test_unredaction_takes_the_live_values() -> None:
+    old = f"RELAY_PASSWORD={REDACTED}\nGONE_PASSWORD={REDACTED}\nENABLE_CLAMAV=0\n"
+    assert unredact_env_text(old, "RELAY_PASSWORD=live\n") == "RELAY_PASSWORD=live\nENABLE_CLAMAV=0\n"
