@@ -71,7 +71,10 @@ def test_merge_env_keeps_order_and_unsets() -> None:
 
 
 def test_redaction_hides_credentials_only() -> None:
-    text = "RELAY_PASSWORD=hunter2\nRELAY_USER=bob\nLDAP_BIND_PW='a b'\nSASL_PASSWD=x\nRELAY_PASSWORD_FILE=/run/s\nSSL_KEY_PATH=/k\n"
+    text = (
+        "RELAY_PASSWORD=hunter2\nRELAY_USER=bob\nLDAP_BIND_PW='a b'\nSASL_PASSWD=x\n"
+        "RELAY_PASSWORD_FILE=/run/s\nSSL_KEY_PATH=/k\n"
+    )
     red = redact_env_text(text)
     assert "hunter2" not in red and "'a b'" not in red and "SASL_PASSWD=" + REDACTED in red
     assert "RELAY_USER=bob" in red and "RELAY_PASSWORD_FILE=/run/s" in red and "SSL_KEY_PATH=/k" in red
