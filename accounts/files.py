@@ -1,0 +1,206 @@
+"""DMS's account files as data: pure parse/render functions, no I/O (spec §1.3–1.10).
+
+Every parser keeps each line's original text; `render` writes untouched lines back byte for byte,
+so comments, blank lines and lines we do not understand survive an edit made in the panel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class Line(Generic[T]):
+    raw: str  # the line as it was in the file, without its newline
+    entry: T | None = None  # None: a comment, a blank or a line we keep as it is
+
+
+@dataclasses.dataclass
+class LineFile(Generic[T]):
+    lines: list[Line[T]]
+    render_entry: Callable[[T], str]
+
+    def entries(self) -> Iterator[T]:
+        return (line.entry for line in self.lines if line.entry is not None)
+
+    def find(self, match: Callable[[T], bool]) -> Line[T] | None:
+        return next((line for line in self.lines if line.entry is not None and match(line.entry)), None)
+
+    def append(self, entry: T) -> None:
+        self.lines.append(Line(self.render_entry(entry), entry))
+
+    def insert(self, index: int, entry: T) -> None:
+        self.lines.insert(index, Line(self.render_entry(entry), entry))
+
+    def replace(self, line: Line[T], entry: T) -> None:
+        line.entry, line.raw = entry, self.render_entry(entry)
+
+    def remove(self, match: Callable[[T], bool]) -> int:
+        before = len(self.lines)
+        self.lines = [line for line in self.lines if line.entry is None or not match(line.entry)]
+        return before - len(self.lines)
+
+    def render(self) -> str:
+        return "".join(line.raw + "\n" for line in self.lines)
+
+
+def _split_lines(text: str) -> list[str]:
+    # CRLF is DMS's most common complaint (it rewrites such files itself): normalise on read.
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:-1] if text else []
+
+
+def _is_skipped(raw: str) -> bool:
+    """DMS skips blank lines and whole-line `#` comments (no inline comments)."""
+    stripped = raw.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def _parse(text: str, parse_entry: Callable[[str], T | None], render_entry: Callable[[T], str]) -> LineFile[T]:
+    if text and not text.endswith(("\n", "\r")):
+        text += "\n"
+    lines = [Line(raw, None if _is_skipped(raw) else parse_entry(raw)) for raw in _split_lines(text)]
+    return LineFile(lines, render_entry)
+
+
+# ---- postfix-accounts.cf: address|hash[|extra userdb fields] ------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    address: str
+    password_hash: str
+    extra: str = ""  # Dovecot userdb fields, kept verbatim
+
+
+def _parse_account(raw: str) -> Account | None:
+    parts = raw.strip().split("|", 2)
+    if len(parts) < 2 or "@" not in parts[0]:
+        return None
+    return Account(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
+
+
+def _render_account(account: Account) -> str:
+    return f"{account.address}|{account.password_hash}" + (f"|{account.extra}" if account.extra else "")
+
+
+def parse_accounts(text: str) -> LineFile[Account]:
+    return _parse(text, _parse_account, _render_account)
+
+
+# ---- postfix-virtual.cf: alias target[,target...] -------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Alias:
+    address: str  # local@domain, bare local, or @domain (catch-all)
+    targets: tuple[str, ...]
+
+    @property
+    def is_catch_all(self) -> bool:
+        return self.address.startswith("@")
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+
+def _parse_alias(raw: str) -> Alias | None:
+    parts = raw.split(None, 1)
+    if len(parts) != 2:
+        return None
+    targets = tuple(t.strip() for t in re.split(r"[,\s]+", parts[1].strip()) if t.strip())
+    return Alias(parts[0], targets) if targets else None
+
+
+def _render_alias(alias: Alias) -> str:
+    return f"{alias.address} {','.join(alias.targets)}"
+
+
+def parse_virtual(text: str) -> LineFile[Alias]:
+    return _parse(text, _parse_alias, _render_alias)
+
+
+# ---- postfix-regexp.cf: /pcre/ target[,target...] -------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RegexpAlias:
+    pattern: str  # without the slashes
+    flags: str  # e.g. "i" after the closing slash
+    targets: tuple[str, ...]
+
+
+_REGEXP_LINE = re.compile(r"^\s*/(?P<pattern>(?:\\.|[^/\\])*)/(?P<flags>[a-zA-Z]*)\s+(?P<targets>\S.*)$")
+
+
+def _parse_regexp(raw: str) -> RegexpAlias | None:
+    match = _REGEXP_LINE.match(raw)
+    if not match:
+        return None
+    targets = tuple(t for t in re.split(r"[,\s]+", match["targets"].strip()) if t)
+    return RegexpAlias(match["pattern"], match["flags"], targets)
+
+
+def _render_regexp(alias: RegexpAlias) -> str:
+    return f"/{alias.pattern}/{alias.flags} {','.join(alias.targets)}"
+
+
+def parse_regexp(text: str) -> LineFile[RegexpAlias]:
+    return _parse(text, _parse_regexp, _render_regexp)
+
+
+# ---- dovecot-quotas.cf: address:size ---------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Quota:
+    address: str
+    size: str  # DMS syntax: <int><B|k|M|G|T> or 0 (unlimited)
+
+
+QUOTA_SIZE = re.compile(r"^(?:[0-9]+[BkMGT]|0)$")
+_QUOTA_FACTORS = {"B": 1, "k": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def quota_bytes(size: str) -> int | None:
+    """Bytes for a DMS quota size; None for 0 (unlimited)."""
+    if size == "0":
+        return None
+    return int(size[:-1]) * _QUOTA_FACTORS[size[-1]]
+
+
+def _parse_quota(raw: str) -> Quota | None:
+    address, sep, size = raw.strip().partition(":")
+    return Quota(address, size) if sep and "@" in address else None
+
+
+def parse_quotas(text: str) -> LineFile[Quota]:
+    return _parse(text, _parse_quota, lambda q: f"{q.address}:{q.size}")
+
+
+# ---- postfix-relaymap.cf / postfix-sasl-password.cf / access tables ----------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyValue:
+    key: str
+    value: str  # may be empty (relaymap opt-out: key only)
+
+
+def _parse_key_value(raw: str) -> KeyValue:
+    parts = raw.strip().split(None, 1)
+    return KeyValue(parts[0], parts[1].strip() if len(parts) == 2 else "")
+
+
+def _render_key_value(kv: KeyValue) -> str:
+    return f"{kv.key} {kv.value}" if kv.value else kv.key
+
+
+def parse_key_values(text: str) -> LineFile[KeyValue]:
+    """relaymap (`@domain [host]:port`), sasl-password (`@domain user:pw`), access (`addr REJECT`)."""
+    return _parse(text, _parse_key_value, _render_key_value)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+
+from accounts.files import (
+    Account,
+    Alias,
+    Quota,
+    parse_accounts,
+    parse_key_values,
+    parse_quotas,
+    parse_regexp,
+    parse_virtual,
+    quota_bytes,
+)
+
+ACCOUNTS = (
+    "# accounts, edited by hand\n"
+    "alice@example.com|{SHA512-CRYPT}$6$abc$def\n"
+    "\n"
+    "bob@example.com|{BLF-CRYPT}$2y$05$xyz|userdb_mail=maildir:~/custom\n"
+    "this line is not understood\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        (parse_accounts, ACCOUNTS),
+        (parse_virtual, "# aliases\n@example.com catch@example.com\nteam@example.com a@example.com,b@example.com\n"),
+        (parse_regexp, "/^test[0-9]+@example\\.com$/ qa@example.com\n# x\n/^a\\/b$/i y@example.com\n"),
+        (parse_quotas, "alice@example.com:5G\n# comment\nodd line\n"),
+        (parse_key_values, "@example.com [smtp.mailgun.org]:587\n@other.com\n# c\n"),
+        (parse_key_values, ""),
+    ],
+)
+def test_render_of_parse_is_the_same_text(parse, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert parse(text).render() == text
+
+
+def test_crlf_and_a_missing_final_newline_are_normalised() -> None:
+    assert parse_quotas("a@x.com:1G\r\nb@x.com:2G").render() == "a@x.com:1G\nb@x.com:2G\n"
+
+
+def test_accounts_keep_other_schemes_and_extra_fields() -> None:
+    accounts = list(parse_accounts(ACCOUNTS).entries())
+    assert accounts == [
+        Account("alice@example.com", "{SHA512-CRYPT}$6$abc$def"),
+        Account("bob@example.com", "{BLF-CRYPT}$2y$05$xyz", "userdb_mail=maildir:~/custom"),
+    ]
+
+
+def test_an_edit_keeps_every_other_line_byte_for_byte() -> None:
+    file = parse_accounts(ACCOUNTS)
+    line = file.find(lambda a: a.address == "alice@example.com")
+    assert line is not None
+    file.replace(line, Account("alice@example.com", "{SHA512-CRYPT}$6$new$hash"))
+    file.append(Account("carol@example.com", "{SHA512-CRYPT}$6$c$c"))
+    assert file.render() == ACCOUNTS.replace("$6$abc$def", "$6$new$hash") + "carol@example.com|{SHA512-CRYPT}$6$c$c\n"
+    assert file.remove(lambda a: a.address == "bob@example.com") == 1
+    assert "bob@" not in file.render() and "this line is not understood" in file.render()
+
+
+def test_aliases() -> None:
+    aliases = list(parse_virtual("@example.com catch@example.com\nteam@example.com a@x.com, b@x.com\n").entries())
+    assert aliases[0].is_catch_all and aliases[0].domain == "example.com"
+    assert aliases[1] == Alias("team@example.com", ("a@x.com", "b@x.com"))
+
+
+def test_regexp_with_escaped_slash_and_flags() -> None:
+    [entry] = parse_regexp("/^a\\/b$/i y@example.com\n").entries()
+    assert (entry.pattern, entry.flags, entry.targets) == ("^a\\/b$", "i", ("y@example.com",))
+
+
+def test_quotas() -> None:
+    assert list(parse_quotas("a@x.com:5G\n").entries()) == [Quota("a@x.com", "5G")]
+    assert quota_bytes("5G") == 5 * 1024**3 and quota_bytes("0") is None and quota_bytes("10k") == 10240
