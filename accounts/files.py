@@ -1,4 +1,4 @@
-"""DMS's account files as data: pure parse/render functions, no I/O (spec §1.3–1.10).
+"""DMS's account files as data: pure parse/render functions, no I/O (spec §1.3 to 1.10).
 
 Every parser keeps each line's original text; `render` writes untouched lines back byte for byte,
 so comments, blank lines and lines we do not understand survive an edit made in the panel.

@@ -13,8 +13,14 @@ import argparse
 import sys
 import time
 
-from tests.realenv.dockerd import Dockerd, default_cache_dir, engine_from_env, find_running_dockerd, start_dockerd
-from tests.realenv.dockerd import stop_dockerd
+from tests.realenv.dockerd import (
+    Dockerd,
+    default_cache_dir,
+    engine_from_env,
+    find_running_dockerd,
+    start_dockerd,
+    stop_dockerd,
+)
 from tests.realenv.mailimage import ensure_mail_image
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -19,7 +20,8 @@ class ContainerNotHealthy(RuntimeError):
 
 def container_logs(container: Container, tail: int = 200) -> str:
     try:
-        return container.logs(tail=tail).decode(errors="replace")
+        raw: bytes = container.logs(tail=tail)
+        return raw.decode(errors="replace")
     except docker.errors.APIError as exc:
         return f"(logs unavailable: {exc})"
 
@@ -93,10 +95,8 @@ def _force_remove(container: Container) -> None:
         # "removal already in progress" is fine; anything else is worth a retry.
         if "already in progress" not in str(exc):
             time.sleep(0.5)
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass
 
 
 def exec_checked(container: Container, cmd: str | Sequence[str], user: str = "") -> str:

@@ -8,6 +8,8 @@ cache directory can be arbitrarily deep.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -186,10 +188,8 @@ def _terminate(pid: int, process: subprocess.Popen[bytes] | None) -> None:
         if not _pid_alive(pid):
             return
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def engine_from_env() -> Dockerd | None:
@@ -222,7 +222,21 @@ def start_dockerd(root: Path) -> Dockerd:
     reused = find_running_dockerd(root)
     if reused is not None:
         return reused
+    paths.root.mkdir(parents=True, exist_ok=True)
+    # Two runs starting at once (e.g. `prepare` and pytest) must not race for
+    # the pidfile and socket: the loser waits and then reuses the winner's daemon.
+    with (paths.root / "dockerd.start.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            reused = find_running_dockerd(root)
+            if reused is not None:
+                return reused
+            return _start_locked(paths)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
+
+def _start_locked(paths: DockerdPaths) -> Dockerd:
     # A dockerd may be alive on our pidfile but still starting (or wedged).
     pid = _our_dockerd_pid(paths)
     if pid is not None:
@@ -240,7 +254,6 @@ def start_dockerd(root: Path) -> Dockerd:
     if binary is None:
         raise FileNotFoundError(f"{DOCKERD_BINARY} not found on PATH (apt-get install docker.io)")
 
-    paths.root.mkdir(parents=True, exist_ok=True)
     paths.data_root.mkdir(parents=True, exist_ok=True)
     # Leftovers of a daemon that died hard; dockerd refuses a live pidfile only.
     paths.socket.unlink(missing_ok=True)
@@ -252,7 +265,8 @@ def start_dockerd(root: Path) -> Dockerd:
         "--bridge=none",
         f"--data-root={paths.data_root}",
         f"--exec-root={paths.exec_root}",
-        "-H", f"unix://{paths.socket}",
+        "-H",
+        f"unix://{paths.socket}",
         f"--pidfile={paths.pidfile}",
     ]
     with paths.log.open("wb") as log:

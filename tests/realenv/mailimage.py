@@ -219,9 +219,7 @@ def ensure_base_image(client: docker.DockerClient) -> str:
 
         tarball = Path(tmp) / "rootfs.tar"
         progress(f"importing {rootfs} as {BASE_TAG}")
-        subprocess.run(
-            ["tar", "-C", str(rootfs), "--numeric-owner", "--xattrs", "-cf", str(tarball), "."], check=True
-        )
+        subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "--xattrs", "-cf", str(tarball), "."], check=True)
         repo, tag = BASE_TAG.split(":")
         client.api.import_image_from_file(
             str(tarball),

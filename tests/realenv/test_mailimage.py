@@ -38,7 +38,8 @@ dollar prize. Act now, this offer expires today. 100% free, no risk.
 
 def dms_password_hash(password: str) -> str:
     """A password hash as DMS' `setup email add` writes it."""
-    return "{SHA512-CRYPT}" + sha512_crypt.using(rounds=5000).hash(password)
+    hashed: str = sha512_crypt.using(rounds=5000).hash(password)
+    return "{SHA512-CRYPT}" + hashed
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -3,7 +3,7 @@
 # docker-mailserver v15's check-for-changes.sh: poll the checksums of the
 # watched config files and regenerate Postfix/Dovecot maps on a change.
 
-# shellcheck source=../lib/dms-test/helpers.sh
+# shellcheck source=SCRIPTDIR/../lib/dms-test/helpers.sh
 source /usr/local/lib/dms-test/helpers.sh
 
 SCRIPT_NAME=check-for-changes.sh

@@ -6,6 +6,7 @@
 # of commands that fail on "no match" (grep).
 
 DMS_CONFIG_DIR=/tmp/docker-mailserver
+# shellcheck disable=SC2034  # used by the scripts that source this file
 CHKSUM_FILE=/tmp/docker-mailserver-config-chksum
 
 # The files DMS' check-for-changes.sh watches (minus TLS certs).
@@ -52,6 +53,17 @@ function _monitored_files_checksums() {
   done
   [[ ${#PRESENT[@]} -eq 0 ]] && return 0
   sha512sum -- "${PRESENT[@]}" 2>/dev/null || true
+}
+
+# Set a main.cf parameter, but only when its value changes. Postfix daemons
+# and `postfix reload` wait until main.cf is about 2 s old before reading it
+# (a guard against half-written files), so the file is back-dated after the
+# edit; without that every change would cost the detector ~2 s.
+function _postconf_set() {
+  local NAME=${1} VALUE=${2}
+  [[ $(postconf -h "${NAME}" 2>/dev/null) == "${VALUE}" ]] && return 0
+  postconf -e "${NAME} = ${VALUE}"
+  touch -d '-5 seconds' /etc/postfix/main.cf
 }
 
 # Print a DMS config file without CRs, blank lines and `#` comments.
@@ -129,10 +141,10 @@ function _regenerate_config() {
   # Like DMS: the pcre map is only listed while postfix-regexp.cf exists.
   if [[ -f ${DMS_CONFIG_DIR}/postfix-regexp.cf ]]; then
     sed -e 's/\r$//' -- "${DMS_CONFIG_DIR}/postfix-regexp.cf" | _write_atomically /etc/postfix/regexp
-    postconf -e 'virtual_alias_maps = texthash:/etc/postfix/virtual pcre:/etc/postfix/regexp'
+    _postconf_set virtual_alias_maps 'texthash:/etc/postfix/virtual pcre:/etc/postfix/regexp'
   else
     rm -f /etc/postfix/regexp
-    postconf -e 'virtual_alias_maps = texthash:/etc/postfix/virtual'
+    _postconf_set virtual_alias_maps 'texthash:/etc/postfix/virtual'
   fi
 
   { echo 'postmaster: root'; _config_lines "${DMS_CONFIG_DIR}/postfix-aliases.cf"; } \
