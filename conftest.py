@@ -9,6 +9,8 @@ import pytest
 
 from dms_admin.configstore import ConfigStore
 
+pytest_plugins = ["tests.realenv.fixtures"]
+
 # SHA512-CRYPT of "secret" (5000 rounds), as `doveadm pw -s SHA512-CRYPT` makes it.
 TEST_PASSWORD = "secret"  # noqa: S105
 TEST_HASH = (

@@ -222,6 +222,10 @@ def start_dockerd(root: Path) -> Dockerd:
     reused = find_running_dockerd(root)
     if reused is not None:
         return reused
+    if os.geteuid() != 0:
+        raise PermissionError("starting dockerd needs root (or set DOCKER_HOST to an existing engine)")
+    if shutil.which(DOCKERD_BINARY) is None:
+        raise FileNotFoundError(f"{DOCKERD_BINARY} not found on PATH (apt-get install docker.io)")
     paths.root.mkdir(parents=True, exist_ok=True)
     # Two runs starting at once (e.g. `prepare` and pytest) must not race for
     # the pidfile and socket: the loser waits and then reuses the winner's daemon.
@@ -248,12 +252,9 @@ def _start_locked(paths: DockerdPaths) -> Dockerd:
             f"Last lines of {paths.log}:\n{_log_tail(paths.log)}"
         )
 
-    if os.geteuid() != 0:
-        raise PermissionError("starting dockerd needs root (or set DOCKER_HOST to an existing engine)")
     binary = shutil.which(DOCKERD_BINARY)
     if binary is None:
-        raise FileNotFoundError(f"{DOCKERD_BINARY} not found on PATH (apt-get install docker.io)")
-
+        raise FileNotFoundError(f"{DOCKERD_BINARY} not found on PATH")
     paths.data_root.mkdir(parents=True, exist_ok=True)
     # Leftovers of a daemon that died hard; dockerd refuses a live pidfile only.
     paths.socket.unlink(missing_ok=True)

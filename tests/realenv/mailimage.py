@@ -60,12 +60,16 @@ def recipe_files() -> list[Path]:
 
 
 def recipe_hash() -> str:
-    """12 hex digits over paths, exec bits and contents of the recipe files."""
+    """12 hex digits over the relative paths and contents of the recipe files.
+
+    File modes are left out on purpose (a checkout may not keep exec bits;
+    the Dockerfile sets them), and so is the base image, which is only made
+    when missing: after changing ``ensure_base_image``, remove ``BASE_TAG``.
+    """
     digest = hashlib.sha256()
     base = RECIPE_DIR.parent
     for path in recipe_files():
         digest.update(str(path.relative_to(base)).encode() + b"\0")
-        digest.update(b"x" if os.access(path, os.X_OK) else b"-")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
