@@ -101,6 +101,11 @@ DMS_APPLY_HEALTH_TIMEOUT = envint("DMS_APPLY_HEALTH_TIMEOUT", 180)
 # How long to wait for DMS's change detector to pick up a watched file.
 DMS_WATCH_TIMEOUT = envint("DMS_WATCH_TIMEOUT", 30)
 
+# Mailbox passwords: SHA512-CRYPT with this many rounds (5000, like `doveadm pw`, writes no
+# rounds= field); the shortest password accepted.
+DMS_PASSWORD_ROUNDS = envint("DMS_PASSWORD_ROUNDS", 5000)
+DMS_MAILBOX_PASSWORD_MIN_LENGTH = envint("DMS_MAILBOX_PASSWORD_MIN_LENGTH", 8)
+
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # Login throttling: this many failures per username or per IP within the window lock it out.
