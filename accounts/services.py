@@ -8,23 +8,18 @@ from django.conf import settings
 from passlib.hash import sha512_crypt
 
 from accounts.files import Account, Quota, parse_accounts, parse_quotas, parse_virtual
-from accounts.validation import FieldError, normalize_address, validate_password, validate_quota
+from accounts.validation import normalize_address, validate_password, validate_quota
 from dms_admin.audit import Actor
 from dms_admin.configstore import ChangeResult, get_store
+from dms_admin.dms import get_mailserver
+from dms_admin.errors import Conflict, FieldError
+from dms_admin.jobqueue import job_enqueue
+from dms_admin.models import JobRun
 from dms_admin.services import ChangeOutcome, change_recorded
 
 ACCOUNTS = "postfix-accounts.cf"
 VIRTUAL = "postfix-virtual.cf"
 QUOTAS = "dovecot-quotas.cf"
-
-
-class Conflict(Exception):
-    """The change contradicts what exists (a duplicate, an alias with that name…)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,23 +77,65 @@ def mailbox_get(*, address: str) -> Mailbox | None:
     return next((m for m in mailbox_list() if m.address.lower() == wanted), None)
 
 
+@dataclasses.dataclass(frozen=True)
+class NewMailbox:
+    address: str
+    password: str
+    quota: str | None = None
+
+
 def mailbox_create(
     *, address: str, password: str, quota: str | None = None, actor: Actor, dry_run: bool = False
 ) -> Saved:
-    address = normalize_address(address)
-    password = validate_password(password, min_length=settings.DMS_MAILBOX_PASSWORD_MIN_LENGTH)
-    quota = validate_quota(quota) if quota else None
-    with get_store().change(actor=actor.name, message=f"Create mailbox {address}", dry_run=dry_run) as change:
+    return mailboxes_create(items=[NewMailbox(address, password, quota)], actor=actor, dry_run=dry_run)
+
+
+def mailboxes_create(*, items: list[NewMailbox], actor: Actor, dry_run: bool = False) -> Saved:
+    """Create one or many mailboxes in one commit; any bad item refuses them all.
+
+    In a batch, field names carry the item's index ("3.address").
+    """
+    if not items:
+        raise FieldError("address", "Give at least one mailbox.")
+    clean: list[NewMailbox] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        prefix = f"{index}." if len(items) > 1 else ""
+        try:
+            address = normalize_address(item.address)
+            password = validate_password(item.password, min_length=settings.DMS_MAILBOX_PASSWORD_MIN_LENGTH)
+            quota = validate_quota(item.quota) if item.quota else None
+        except FieldError as error:
+            raise FieldError(prefix + error.field, error.message) from None
+        if address in seen:
+            raise FieldError(prefix + "address", f"{address} is in the list twice.")
+        seen.add(address)
+        clean.append(NewMailbox(address, password, quota))
+    # Hashing is the slow part: do it before taking the config lock.
+    lines = [Account(item.address, hash_password(item.password)) for item in clean]
+    label = clean[0].address if len(clean) == 1 else f"{len(clean)} mailboxes"
+    with get_store().change(actor=actor.name, message=f"Create mailbox {label}", dry_run=dry_run) as change:
         accounts = parse_accounts(change.read(ACCOUNTS))
-        if accounts.find(lambda a: a.address.lower() == address):
-            raise Conflict("address", f"The mailbox {address} exists already.")
-        if parse_virtual(change.read(VIRTUAL)).find(lambda a: a.address.lower() == address):
-            raise Conflict("address", f"{address} is an alias; delete the alias first or choose another address.")
-        accounts.append(Account(address, hash_password(password)))
+        existing = {a.address.lower() for a in accounts.entries()}
+        aliases = {a.address.lower() for a in parse_virtual(change.read(VIRTUAL)).entries()}
+        for index, item in enumerate(clean):
+            prefix = f"{index}." if len(clean) > 1 else ""
+            if item.address in existing:
+                raise Conflict(prefix + "address", f"The mailbox {item.address} exists already.")
+            if item.address in aliases:
+                raise Conflict(
+                    prefix + "address", f"{item.address} is an alias; delete the alias first or choose another address."
+                )
+        for line in lines:
+            accounts.append(line)
         change.write(ACCOUNTS, accounts.render())
-        if quota:
-            change.write(QUOTAS, _set_quota(change.read(QUOTAS), address, quota))
-    return _saved(change.result, actor, "mailbox.create", address, dry_run)
+        quotas = change.read(QUOTAS)
+        for item in clean:
+            if item.quota:
+                quotas = _set_quota(quotas, item.address, item.quota)
+        if any(item.quota for item in clean):
+            change.write(QUOTAS, quotas)
+    return _saved(change.result, actor, "mailbox.create", label, dry_run)
 
 
 def mailbox_set_password(*, address: str, password: str, actor: Actor, dry_run: bool = False) -> Saved:
@@ -144,6 +181,23 @@ def mailbox_delete(*, address: str, actor: Actor, dry_run: bool = False) -> Save
     return _saved(change.result, actor, "mailbox.delete", address, dry_run)
 
 
+def quota_set(*, address: str, quota: str | None, actor: Actor, dry_run: bool = False) -> Saved:
+    """Set a mailbox's quota (DMS size syntax), or clear it with None (the default applies)."""
+    address = normalize_address(address)
+    size = validate_quota(quota) if quota else None
+    message = f"Set the quota of {address} to {size}" if size else f"Clear the quota of {address}"
+    with get_store().change(actor=actor.name, message=message, dry_run=dry_run) as change:
+        if not parse_accounts(change.read(ACCOUNTS)).find(lambda a: a.address.lower() == address):
+            raise Conflict("address", f"There is no mailbox {address}.")
+        if size:
+            change.write(QUOTAS, _set_quota(change.read(QUOTAS), address, size))
+        else:
+            quotas = parse_quotas(change.read(QUOTAS))
+            quotas.remove(lambda q: q.address.lower() == address)
+            change.write(QUOTAS, quotas.render())
+    return _saved(change.result, actor, "quota.set" if size else "quota.clear", address, dry_run)
+
+
 def _set_quota(text: str, address: str, size: str) -> str:
     quotas = parse_quotas(text)
     quotas.remove(lambda q: q.address.lower() == address)
@@ -164,3 +218,27 @@ def _saved(result: ChangeResult | None, actor: Actor, action: str, obj: str, dry
 
 
 __all__ = ["Conflict", "FieldError", "Mailbox", "Saved", "mailbox_create", "mailbox_delete", "mailbox_list"]
+
+
+def mailbox_purge_start(*, address: str, actor: Actor) -> JobRun:
+    """Remove a deleted mailbox's mail folder, as a job (it can be large)."""
+    address = normalize_address(address)
+    if mailbox_get(address=address) is not None:
+        raise Conflict("address", f"{address} is still a mailbox; delete it first.")
+    return job_enqueue(kind="mailbox-purge", func="accounts.jobs.mailbox_purge_job", args=(address,), actor=actor)
+
+
+def mailbox_purge(*, address: str) -> bool:
+    """Delete /var/mail/<domain>/<local> inside the mail container; False if there was none."""
+    address = normalize_address(address)  # also what makes the path below safe
+    if mailbox_get(address=address) is not None:
+        raise Conflict("address", f"{address} is a mailbox again; its mail is kept.")
+    local, _, domain = address.partition("@")
+    folder = f"/var/mail/{domain}/{local}"
+    mailserver = get_mailserver()
+    if not mailserver.exec(["test", "-e", folder], timeout=10).ok:
+        return False
+    result = mailserver.exec(["rm", "-rf", "--one-file-system", "--", folder], timeout=600)
+    if not result.ok:
+        raise RuntimeError(f"Removing {folder} failed: {result.output.strip()[:300]}")
+    return True

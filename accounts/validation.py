@@ -10,19 +10,13 @@ from __future__ import annotations
 import re
 
 from accounts.files import QUOTA_SIZE
+from dms_admin.errors import FieldError
 
 # DMS's CLI builds grep/sed regexes from addresses and Postfix runs without SMTPUTF8, so the safe
 # local part is lower-case ASCII letters, digits, dot, underscore and hyphen (spec §1.3).
 _LOCAL = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9_-])?$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f|:,\s*+\[\]^$\\()?]")
-
-
-class FieldError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 def _reject_control(field: str, value: str) -> None:

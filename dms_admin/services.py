@@ -155,6 +155,21 @@ def _parse_checksums(text: str) -> dict[str, str]:
     return out
 
 
+def job_cancel(*, run: JobRun, actor: Actor) -> None:
+    """Cancel a queued job: RQ drops it, the row says who cancelled it."""
+    import django_rq
+    from django.utils import timezone
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    with contextlib.suppress(NoSuchJobError):
+        Job.fetch(str(run.id), connection=django_rq.get_connection()).cancel()
+    JobRun.objects.filter(pk=run.pk, status=JobRun.Status.QUEUED).update(
+        status=JobRun.Status.FAILED, error=f"Cancelled by {actor.name}.", finished_at=timezone.now()
+    )
+    audit_record(actor=actor, action="job.cancel", object=f"{run.kind} {run.id}")
+
+
 def history_current(*, limit: int) -> list[Commit]:
     """The latest commits, hand edits made since the last look recorded first."""
     store = get_store()

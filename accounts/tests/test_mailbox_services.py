@@ -6,9 +6,9 @@ import pytest
 from passlib.hash import sha512_crypt
 
 from accounts import services
-from accounts.validation import FieldError
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
+from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry
 
 pytestmark = pytest.mark.django_db

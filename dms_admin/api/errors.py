@@ -1,0 +1,62 @@
+"""One error shape for the whole API: {"error": sentence, "fields": {field: [why]}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from dms_admin.configstore import ConfigLockTimeout, ConfigStoreError
+from dms_admin.dms import DockerUnavailable
+from dms_admin.errors import Conflict, FieldError
+from dms_admin.jobqueue import JobConflict
+
+
+def error_response(message: str, code: int, fields: dict[str, list[str]] | None = None) -> Response:
+    return Response({"error": message, "fields": fields or {}}, status=code)
+
+
+def _flatten(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            if isinstance(value, dict):
+                for sub, msgs in _flatten(value).items():
+                    out[f"{key}.{sub}"] = msgs
+            else:
+                out[str(key)] = [str(v) for v in (value if isinstance(value, list) else [value])]
+        return out
+    if isinstance(detail, list):
+        out = {}
+        for index, item in enumerate(detail):
+            for sub, msgs in _flatten(item).items():
+                out[f"{index}.{sub}"] = msgs
+        return out
+    return {}
+
+
+def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, FieldError):
+        return error_response(exc.message, status.HTTP_400_BAD_REQUEST, {exc.field: [exc.message]})
+    if isinstance(exc, Conflict):
+        return error_response(exc.message, status.HTTP_409_CONFLICT, {exc.field: [exc.message]} if exc.field else None)
+    if isinstance(exc, JobConflict):
+        return error_response(str(exc), status.HTTP_409_CONFLICT)
+    if isinstance(exc, ConfigLockTimeout | DockerUnavailable):
+        return error_response(str(exc), status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, ConfigStoreError):
+        return error_response(str(exc), status.HTTP_400_BAD_REQUEST)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        first = next(iter(fields.items()), None)
+        message = f"{first[0]}: {first[1][0]}" if first else "The request is not valid."
+        response.data = {"error": message, "fields": fields}
+    else:
+        detail = getattr(exc, "detail", None)
+        response.data = {"error": str(detail) if detail else str(exc), "fields": {}}
+    return response

@@ -1,0 +1,55 @@
+"""Output shapes shared by every app's API: the change summary and the job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from dms_admin.configstore import ChangeResult
+from dms_admin.models import JobRun
+from dms_admin.services import ChangeOutcome
+
+
+class ChangeSerializer(serializers.Serializer):
+    commit = serializers.CharField(allow_null=True)
+    apply = serializers.ChoiceField(choices=["none", "watched", "reload", "recreate"])
+    pending = serializers.BooleanField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobRun
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "message",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "result",
+        ]
+
+
+class CommitSerializer(serializers.Serializer):
+    sha = serializers.CharField()
+    author = serializers.CharField()
+    message = serializers.CharField()
+    files = serializers.ListField(child=serializers.CharField())
+    at = serializers.DateTimeField()
+
+
+def change_payload(result: ChangeResult, outcome: ChangeOutcome | None) -> dict[str, Any]:
+    """`change` for a write, or `diff` and the `apply` it would need for a dry run."""
+    from dms_admin.apply import plan
+
+    if outcome is None:
+        return {"dry_run": True, "diff": result.diff, "apply": plan(result.files, created=result.created).action.label}
+    return {"change": outcome.as_dict()}
+
+
+def is_dry_run(request: Any) -> bool:
+    return str(request.query_params.get("dry_run", "")).lower() in ("1", "true", "yes")

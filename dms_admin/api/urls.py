@@ -1,0 +1,21 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+from dms_admin.api import views
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("mailboxes/", accounts_api.mailbox_list, name="api-mailbox-list"),
+    path("mailboxes/<str:address>/", accounts_api.mailbox_detail, name="api-mailbox-detail"),
+    path("quotas/<str:address>/", accounts_api.quota_detail, name="api-quota-detail"),
+    path("history/", views.history_list, name="api-history-list"),
+    path("history/<str:sha>/", views.history_detail, name="api-history-detail"),
+    path("history/<str:sha>/rollback/", views.history_rollback, name="api-history-rollback"),
+    path("apply/", views.apply, name="api-apply"),
+    path("container/", views.container, name="api-container"),
+    path("jobs/", views.job_list, name="api-job-list"),
+    path("jobs/<uuid:run_id>/", views.job_detail, name="api-job-detail"),
+    path("jobs/<uuid:run_id>/cancel/", views.job_cancel, name="api-job-cancel"),
+]

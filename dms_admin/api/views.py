@@ -1,0 +1,147 @@
+"""Core API: history, apply, jobs, container. Thin: authorize, validate, call one service."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from dms_admin import services
+from dms_admin.api.auth import api_actor
+from dms_admin.api.errors import error_response
+from dms_admin.api.serializers import CommitSerializer, JobSerializer, change_payload, is_dry_run
+from dms_admin.configstore import ConfigStoreError, get_store
+from dms_admin.dms import get_mailserver
+from dms_admin.models import JobRun
+
+DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
+
+
+@extend_schema(
+    responses=CommitSerializer(many=True),
+    parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+)
+@api_view(["GET"])
+def history_list(request: Request) -> Response:
+    store = get_store()
+    services.history_current(limit=0)
+    try:
+        page = max(1, int(request.query_params.get("page", 1)))
+        size = min(500, max(1, int(request.query_params.get("page_size", 50))))
+    except ValueError:
+        return error_response("page and page_size must be whole numbers.", 400)
+    commits = store.history(limit=size, offset=(page - 1) * size)
+    count = store.count()
+    base = request.build_absolute_uri(request.path)
+    return Response(
+        {
+            "count": count,
+            "next": f"{base}?page={page + 1}&page_size={size}" if page * size < count else None,
+            "previous": f"{base}?page={page - 1}&page_size={size}" if page > 1 else None,
+            "results": CommitSerializer(commits, many=True).data,
+        }
+    )
+
+
+@extend_schema(
+    responses=inline_serializer("CommitDiff", {"commit": CommitSerializer(), "diff": serializers.CharField()})
+)
+@api_view(["GET"])
+def history_detail(request: Request, sha: str) -> Response:
+    store = get_store()
+    try:
+        commit = store.commit(sha)
+    except ConfigStoreError as exc:
+        return error_response(str(exc), status.HTTP_404_NOT_FOUND)
+    return Response({"commit": CommitSerializer(commit).data, "diff": store.diff(commit.sha)})
+
+
+@extend_schema(
+    request=None,
+    parameters=[DRY_RUN],
+    responses=inline_serializer("RollbackResult", {"files": serializers.ListField()}),
+)
+@api_view(["POST"])
+def history_rollback(request: Request, sha: str) -> Response:
+    try:
+        get_store().commit(sha)
+    except ConfigStoreError as exc:
+        return error_response(str(exc), status.HTTP_404_NOT_FOUND)
+    result, outcome = services.history_rollback(sha=sha, actor=api_actor(request), dry_run=is_dry_run(request))
+    return Response({"files": list(result.files), **change_payload(result, outcome)})
+
+
+@extend_schema(
+    methods=["GET"],
+    responses=inline_serializer("Pending", {"needs": serializers.CharField(), "changes": serializers.ListField()}),
+)
+@extend_schema(methods=["POST"], request=None, responses={202: JobSerializer})
+@api_view(["GET", "POST"])
+def apply(request: Request) -> Response:
+    if request.method == "POST":
+        run = services.apply_start(actor=api_actor(request))
+        return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+    summary = services.pending_summary()
+    changes = [
+        {"path": c.path, "action": c.action, "commit": c.commit, "created_at": c.created_at, "created_by": c.created_by}
+        for c in summary["changes"]  # type: ignore[attr-defined]
+    ]
+    return Response({"needs": summary["needs"], "changes": changes})
+
+
+@extend_schema(responses=JobSerializer(many=True))
+@api_view(["GET"])
+def job_list(request: Request) -> Response:
+    runs = JobRun.objects.all()
+    if kind := request.query_params.get("kind"):
+        runs = runs.filter(kind=kind)
+    if state := request.query_params.get("status"):
+        runs = runs.filter(status=state)
+    from dms_admin.api.pagination import Pagination
+
+    paginator = Pagination()
+    page = paginator.paginate_queryset(runs, request)
+    return paginator.get_paginated_response(JobSerializer(page, many=True).data)
+
+
+@extend_schema(responses=JobSerializer)
+@api_view(["GET"])
+def job_detail(request: Request, run_id: str) -> Response:
+    return Response(JobSerializer(get_object_or_404(JobRun, pk=run_id)).data)
+
+
+@extend_schema(request=None, responses=JobSerializer)
+@api_view(["POST"])
+def job_cancel(request: Request, run_id: str) -> Response:
+    run = get_object_or_404(JobRun, pk=run_id)
+    if run.status != JobRun.Status.QUEUED:
+        return error_response(
+            f"Only a queued job can be cancelled; this one is {run.status}.", status.HTTP_409_CONFLICT
+        )
+    services.job_cancel(run=run, actor=api_actor(request))
+    run.refresh_from_db()
+    return Response(JobSerializer(run).data)
+
+
+@extend_schema(responses=inline_serializer("Container", {"state": serializers.CharField()}))
+@api_view(["GET"])
+def container(request: Request) -> Response:
+    mailserver = get_mailserver()
+    status_ = mailserver.status()
+    memory = mailserver.memory() if status_.running else None
+    return Response(
+        {
+            "name": status_.name,
+            "state": status_.state,
+            "health": status_.health,
+            "version": status_.version,
+            "image": status_.image,
+            "started_at": status_.started_at,
+            "memory": {"used": memory.used, "limit": memory.limit} if memory else None,
+            "checked_at": timezone.now(),
+        }
+    )
