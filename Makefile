@@ -26,7 +26,8 @@ lint: venv
 
 check: venv migrations-check
 	DJANGO_SETTINGS_MODULE=dms_admin.settings SECRET_KEY=$$(head -c 60 /dev/urandom | base64 -w0) \
-	  ALLOWED_HOSTS=mail.example.com BEHIND_TLS=1 $(PY) manage.py check --deploy --fail-level WARNING
+	  ALLOWED_HOSTS=mail.example.com BEHIND_TLS=1 DMS_CONFIG_DIR=$$(mktemp -d) \
+	  $(PY) manage.py check --deploy --fail-level WARNING
 
 migrations-check: venv
 	$(PY) manage.py makemigrations --check --dry-run

@@ -15,3 +15,4 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+DMS_CONFIG_DIR.mkdir(parents=True, exist_ok=True)  # noqa: F405  (tests point it at their own folder)

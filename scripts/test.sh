@@ -8,6 +8,12 @@ PY=.venv/bin/python
 export DJANGO_SETTINGS_MODULE=dms_admin.settings_test
 export DMS_ADMIN_TEST_CACHE=${DMS_ADMIN_TEST_CACHE:-$HOME/.cache/dms-admin-test}
 
+echo "==> lint, types, migrations"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --check .; exit 1; }
+.venv/bin/mypy dms_admin accounts spam backups
+make --no-print-directory check >/dev/null
+
 started_engine=0
 if [ -z "${DOCKER_HOST:-}" ]; then
   if [ "$(id -u)" != 0 ] && [ "${CI:-}" != true ]; then
