@@ -14,6 +14,7 @@ urlpatterns = [
     path("audit/", views.audit_list, name="audit-list"),
     path("apply/", views.apply_view, name="apply"),
     path("jobs/<uuid:run_id>/", views.job_detail, name="job-detail"),
+    path("mailboxes/", include("accounts.urls")),
     path("api/v1/", include("dms_admin.api.urls")),
     path("django-admin/rq/", include("django_rq.urls")),
     path("django-admin/", admin.site.urls),

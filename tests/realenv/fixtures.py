@@ -8,6 +8,7 @@ root conftest or the test module provides.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from tests.realenv.containers import (
 )
 from tests.realenv.dockerd import Dockerd, default_cache_dir, engine_from_env, start_dockerd
 from tests.realenv.mailimage import ensure_mail_image
-from tests.realenv.redis_server import start_redis
+from tests.realenv.redis_server import free_port, start_redis
 
 HEALTH_TIMEOUT = 60.0
 
@@ -103,6 +104,36 @@ def mail_container(
     docker_client: docker.DockerClient, mail_image: str, config_dir: Path, tmp_path: Path
 ) -> Iterator[Container]:
     """A healthy DMS-like mail container using ``config_dir`` as /tmp/docker-mailserver."""
+    yield from _run_mail_container(docker_client, mail_image, config_dir, tmp_path, network_mode="none", env={})
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedMailContainer:
+    container: Container
+    imap_port: int
+    smtp_port: int
+
+
+@pytest.fixture
+def mail_container_served(
+    docker_client: docker.DockerClient, mail_image: str, config_dir: Path, tmp_path: Path
+) -> Iterator[ServedMailContainer]:
+    """Like mail_container, on the host network with IMAP and SMTP on free loopback ports."""
+    imap_port, smtp_port = free_port(), free_port()
+    env = {"TEST_IMAP_PORT": str(imap_port), "TEST_SMTP_PORT": str(smtp_port)}
+    for container in _run_mail_container(docker_client, mail_image, config_dir, tmp_path, network_mode="host", env=env):
+        yield ServedMailContainer(container, imap_port, smtp_port)
+
+
+def _run_mail_container(
+    docker_client: docker.DockerClient,
+    mail_image: str,
+    config_dir: Path,
+    tmp_path: Path,
+    *,
+    network_mode: str,
+    env: dict[str, str],
+) -> Iterator[Container]:
     name = f"dms-test-{secrets.token_hex(4)}"
     mail_dir = tmp_path / "mail"
     state_dir = tmp_path / "mail-state"
@@ -114,14 +145,14 @@ def mail_container(
             detach=True,
             name=name,
             hostname="mail.example.test",
-            network_mode="none",
+            network_mode=network_mode,
             volumes={
                 str(config_dir): {"bind": "/tmp/docker-mailserver", "mode": "rw"},
                 str(mail_dir): {"bind": "/var/mail", "mode": "rw"},
                 str(state_dir): {"bind": "/var/mail-state", "mode": "rw"},
             },
             labels=MAIL_CONTAINER_LABELS,
-            environment={"DMS_CONFIG_POLL": "1"},
+            environment={"DMS_CONFIG_POLL": "1", **env},
             cap_add=["NET_ADMIN"],
             restart_policy={"Name": "unless-stopped"},
         )

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from django import forms
+
+from dms_admin.errors import Conflict, FieldError
+
+
+class MailboxCreateForm(forms.Form):
+    address = forms.CharField(
+        max_length=320, widget=forms.TextInput(attrs={"placeholder": "name@example.com", "autocomplete": "off"})
+    )
+    password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(
+        label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    quota = forms.CharField(
+        max_length=32, required=False, help_text="Like 5G or 500M; empty for the server default, 0 for none."
+    )
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("password") and data.get("password") != data.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        return data
+
+
+class PasswordForm(forms.Form):
+    password = forms.CharField(
+        label="New password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("password") and data.get("password") != data.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        return data
+
+
+class MailboxDeleteForm(forms.Form):
+    purge = forms.BooleanField(required=False, label="Also delete all mail of this mailbox (cannot be undone)")
+
+
+class QuotaForm(forms.Form):
+    quota = forms.CharField(
+        max_length=32, required=False, help_text="Like 5G or 500M; empty for the server default, 0 for none."
+    )
+
+
+def add_service_error(form: forms.Form, error: FieldError | Conflict) -> None:
+    """Show a service's refusal on the field it names, or above the form."""
+    field = error.field.rsplit(".", 1)[-1] if error.field else None
+    form.add_error(field if field in form.fields else None, error.message)

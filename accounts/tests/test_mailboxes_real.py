@@ -1,0 +1,72 @@
+"""Mailboxes against the real test mail image: IMAP logins, doveadm, no restarts."""
+
+from __future__ import annotations
+
+import imaplib
+import time
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts import services
+from accounts.tokens import token_create
+from dms_admin.audit import Actor
+from dms_admin.dms import MailServer
+
+pytestmark = [pytest.mark.docker, pytest.mark.django_db]
+ADMIN = Actor(name="admin")
+
+
+@pytest.fixture
+def served(settings, docker_engine, mail_container_served):  # type: ignore[no-untyped-def]
+    settings.DOCKER_HOST = docker_engine.host
+    settings.DMS_CONTAINER_NAME = mail_container_served.container.name
+    return mail_container_served
+
+
+def imap_login(port: int, user: str, password: str) -> bool:
+    with imaplib.IMAP4("127.0.0.1", port, timeout=10) as imap:
+        try:
+            imap.login(user, password)
+        except imaplib.IMAP4.error:
+            return False
+        imap.logout()
+        return True
+
+
+def eventually(check, timeout: float = 15.0) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, "not within the time limit"
+        time.sleep(0.3)
+    return time.monotonic() - start
+
+
+def test_a_mailbox_made_over_the_api_logs_in_over_imap_without_a_restart(served, docker_engine) -> None:  # type: ignore[no-untyped-def]
+    mailserver = MailServer(name=served.container.name, base_url=docker_engine.host)
+    started = mailserver.status().started_at
+    _, secret = token_create(name="t", scope="write", actor=ADMIN)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = api.post(
+        "/api/v1/mailboxes/", {"address": "imap@example.test", "password": "first-pass-1"}, format="json"
+    )
+    assert response.status_code == 201
+    took = eventually(lambda: imap_login(served.imap_port, "imap@example.test", "first-pass-1"))
+    assert took < 10
+
+    services.mailbox_set_password(address="imap@example.test", password="second-pass-2", actor=ADMIN)
+    eventually(lambda: imap_login(served.imap_port, "imap@example.test", "second-pass-2"))
+    assert not imap_login(served.imap_port, "imap@example.test", "first-pass-1")
+    assert mailserver.status().started_at == started
+
+
+def test_doveadm_accepts_our_hash(served, config_dir) -> None:  # type: ignore[no-untyped-def]
+    services.mailbox_create(address="hash@example.test", password="hash-pass-1", actor=ADMIN)
+    lines = (config_dir / "postfix-accounts.cf").read_text().splitlines()
+    line = next(x for x in lines if x.startswith("hash@"))
+    hashed = line.split("|")[1]
+    result = served.container.exec_run(["doveadm", "pw", "-t", hashed, "-p", "hash-pass-1"])
+    assert result.exit_code == 0, result.output
+    wrong = served.container.exec_run(["doveadm", "pw", "-t", hashed, "-p", "wrong"])
+    assert wrong.exit_code != 0
