@@ -137,6 +137,12 @@ class MailServer:
             started_at=_parse_time(state.get("StartedAt")),
         )
 
+    def hostname(self) -> str:
+        """The container's FQDN (`hostname` + `domainname` as compose sets them)."""
+        config = self._container().attrs.get("Config", {})
+        host, domain = config.get("Hostname", ""), config.get("Domainname", "")
+        return f"{host}.{domain}" if host and domain else host
+
     def logs(self, *, since: datetime | None = None, tail: int | None = 500) -> str:
         container = self._container()
         try:

@@ -155,6 +155,20 @@ def _parse_checksums(text: str) -> dict[str, str]:
     return out
 
 
+def mail_hostname() -> str:
+    """The mail server's public name: the setting, OVERRIDE_HOSTNAME, or the container's FQDN."""
+    from dms_admin.envfile import parse_env
+
+    if settings.DMS_MAIL_HOSTNAME:
+        return str(settings.DMS_MAIL_HOSTNAME)
+    override = parse_env(get_store().read("mailserver.env")).get("OVERRIDE_HOSTNAME", "").strip()
+    if override:
+        return override
+    with contextlib.suppress(DockerUnavailable):
+        return get_mailserver().hostname()
+    return ""
+
+
 def job_cancel(*, run: JobRun, actor: Actor) -> None:
     """Cancel a queued job: RQ drops it, the row says who cancelled it."""
     import django_rq

@@ -96,6 +96,9 @@ DMS_CONTAINER_NAME = env("DMS_CONTAINER_NAME", "mailserver")
 DMS_CONTAINER_LABEL = env("DMS_CONTAINER_LABEL")
 DOCKER_HOST = env("DOCKER_HOST")  # empty: the docker SDK's defaults (unix socket)
 DOCKER_TIMEOUT = envint("DOCKER_TIMEOUT", 30)
+# The mail server's public name (the MX target, what clients connect to). Empty: OVERRIDE_HOSTNAME
+# from mailserver.env, else the mail container's hostname.
+DMS_MAIL_HOSTNAME = env("DMS_MAIL_HOSTNAME")
 # How long an apply may wait for the container to come back healthy.
 DMS_APPLY_HEALTH_TIMEOUT = envint("DMS_APPLY_HEALTH_TIMEOUT", 180)
 # How long to wait for DMS's change detector to pick up a watched file.

@@ -83,3 +83,13 @@ def test_redaction_hides_credentials_only() -> None:
 def test_unredaction_takes_the_live_values() -> None:
     old = f"RELAY_PASSWORD={REDACTED}\nGONE_PASSWORD={REDACTED}\nENABLE_CLAMAV=0\n"
     assert unredact_env_text(old, "RELAY_PASSWORD=live\n") == "RELAY_PASSWORD=live\nENABLE_CLAMAV=0\n"
+
+
+def test_mail_hostname_prefers_the_setting_then_override_hostname(settings, store) -> None:  # type: ignore[no-untyped-def]
+    from dms_admin.services import mail_hostname
+
+    settings.DMS_MAIL_HOSTNAME = ""
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
+    assert mail_hostname() == "mail.example.test"  # OVERRIDE_HOSTNAME in the test config
+    settings.DMS_MAIL_HOSTNAME = "mx.example.org"
+    assert mail_hostname() == "mx.example.org"
