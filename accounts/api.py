@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from accounts import services
 from accounts.validation import normalize_address
-from dms_admin.api.auth import allowed_domain, api_actor
+from dms_admin.api.auth import allowed_domain, api_actor, api_token
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import ChangeSerializer, JobSerializer, change_payload, is_dry_run
@@ -170,3 +170,165 @@ def quota_detail(request: Request, address: str) -> Response:
         address=mailbox.address, quota=quota, actor=api_actor(request), dry_run=is_dry_run(request)
     )
     return Response({"address": mailbox.address, "quota": quota, **change_payload(saved.result, saved.outcome)})
+
+
+# ---- aliases ------------------------------------------------------------------------------------------
+
+
+class AliasSerializer(serializers.Serializer):
+    address = serializers.CharField(max_length=320, help_text="name@domain, or @domain for a catch-all")
+    targets = serializers.ListField(child=serializers.CharField(max_length=320), min_length=1, max_length=100)
+
+
+class AliasResultSerializer(AliasSerializer):
+    catch_all = serializers.BooleanField(read_only=True)
+    change = ChangeSerializer(required=False)
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class AliasTargetsSerializer(serializers.Serializer):
+    targets = serializers.ListField(child=serializers.CharField(max_length=320), min_length=1, max_length=100)
+
+
+def _alias_data(alias: Any) -> dict[str, Any]:
+    return {"address": alias.address, "targets": list(alias.targets), "catch_all": alias.is_catch_all}
+
+
+def _saved_payload(saved: services.Saved) -> dict[str, Any]:
+    payload = change_payload(saved.result, saved.outcome)
+    if saved.warnings:
+        payload["warnings"] = saved.warnings
+    return payload
+
+
+@extend_schema(
+    methods=["GET"],
+    parameters=[OpenApiParameter("search", str), OpenApiParameter("domain", str)],
+    responses=AliasResultSerializer(many=True),
+)
+@extend_schema(methods=["POST"], request=AliasSerializer, parameters=[DRY_RUN], responses={201: AliasResultSerializer})
+@api_view(["GET", "POST"])
+def alias_list(request: Request) -> Response:
+    if request.method == "GET":
+        aliases = [
+            a
+            for a in services.alias_list(
+                search=request.query_params.get("search", ""), domain=request.query_params.get("domain", "").lower()
+            )
+            if allowed_domain(request, a.domain)
+        ]
+        paginator = Pagination()
+        page = paginator.paginate_queryset(aliases, request)  # type: ignore[arg-type]
+        return paginator.get_paginated_response([_alias_data(a) for a in page or []])
+    serializer = AliasSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    if not allowed_domain(request, _domain_of(data["address"])):
+        return error_response(
+            "This token may not manage that domain.", status.HTTP_403_FORBIDDEN, {"address": ["not allowed"]}
+        )
+    saved = services.alias_save(
+        address=data["address"], targets=data["targets"], actor=api_actor(request), dry_run=is_dry_run(request)
+    )
+    if saved.outcome is None:
+        return Response(_saved_payload(saved))
+    alias = services.alias_get(address=data["address"].strip().lower())
+    return Response({**_alias_data(alias), **_saved_payload(saved)}, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(methods=["GET"], responses=AliasResultSerializer)
+@extend_schema(methods=["PUT"], request=AliasTargetsSerializer, parameters=[DRY_RUN], responses=AliasResultSerializer)
+@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
+@api_view(["GET", "PUT", "DELETE"])
+def alias_detail(request: Request, address: str) -> Response:
+    alias = services.alias_get(address=address)
+    if alias is None or not allowed_domain(request, alias.domain):
+        return error_response(f"There is no alias {address}.", status.HTTP_404_NOT_FOUND)
+    actor, dry_run = api_actor(request), is_dry_run(request)
+    if request.method == "GET":
+        return Response(_alias_data(alias))
+    if request.method == "DELETE":
+        saved = services.alias_delete(address=alias.address, actor=actor, dry_run=dry_run)
+        return Response(_saved_payload(saved))
+    serializer = AliasTargetsSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    saved = services.alias_save(
+        address=alias.address, targets=serializer.validated_data["targets"], replace=True, actor=actor, dry_run=dry_run
+    )
+    updated = services.alias_get(address=alias.address) or alias
+    return Response({**_alias_data(updated), **_saved_payload(saved)})
+
+
+class RegexpAliasSerializer(serializers.Serializer):
+    pattern = serializers.CharField(max_length=1000, trim_whitespace=False, help_text="PCRE, without the slashes")
+    flags = serializers.CharField(max_length=3, required=False, allow_blank=True, default="")
+    targets = serializers.ListField(child=serializers.CharField(max_length=320), min_length=1, max_length=100)
+
+
+class RegexpAliasResultSerializer(RegexpAliasSerializer):
+    id = serializers.CharField(read_only=True)
+    change = ChangeSerializer(required=False)
+
+
+def _regexp_data(entry: Any) -> dict[str, Any]:
+    return {
+        "id": services.regexp_id(entry),
+        "pattern": entry.pattern,
+        "flags": entry.flags,
+        "targets": list(entry.targets),
+    }
+
+
+@extend_schema(methods=["GET"], responses=RegexpAliasResultSerializer(many=True))
+@extend_schema(
+    methods=["POST"], request=RegexpAliasSerializer, parameters=[DRY_RUN], responses={201: RegexpAliasResultSerializer}
+)
+@api_view(["GET", "POST"])
+def regexp_list(request: Request) -> Response:
+    if api_token(request) is not None and api_token(request).domains:  # type: ignore[union-attr]
+        # A pattern can match any domain: only unrestricted tokens see or change them.
+        return error_response("Regexp aliases span domains; this token is limited to some.", status.HTTP_403_FORBIDDEN)
+    if request.method == "GET":
+        paginator = Pagination()
+        page = paginator.paginate_queryset(services.regexp_list(), request)  # type: ignore[arg-type]
+        return paginator.get_paginated_response([_regexp_data(e) for e in page or []])
+    serializer = RegexpAliasSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    saved = services.regexp_save(
+        pattern=data["pattern"],
+        flags=data["flags"],
+        targets=data["targets"],
+        actor=api_actor(request),
+        dry_run=is_dry_run(request),
+    )
+    if saved.outcome is None:
+        return Response(_saved_payload(saved))
+    entry = services.regexp_list()[-1]
+    return Response({**_regexp_data(entry), **_saved_payload(saved)}, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(methods=["GET"], responses=RegexpAliasResultSerializer)
+@extend_schema(
+    methods=["PUT"], request=RegexpAliasSerializer, parameters=[DRY_RUN], responses=RegexpAliasResultSerializer
+)
+@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
+@api_view(["GET", "PUT", "DELETE"])
+def regexp_detail(request: Request, id: str) -> Response:
+    if api_token(request) is not None and api_token(request).domains:  # type: ignore[union-attr]
+        return error_response("Regexp aliases span domains; this token is limited to some.", status.HTTP_403_FORBIDDEN)
+    entry = services.regexp_get(id=id)
+    if entry is None:
+        return error_response("There is no such regexp alias.", status.HTTP_404_NOT_FOUND)
+    actor, dry_run = api_actor(request), is_dry_run(request)
+    if request.method == "GET":
+        return Response(_regexp_data(entry))
+    if request.method == "DELETE":
+        return Response(_saved_payload(services.regexp_delete(id=id, actor=actor, dry_run=dry_run)))
+    serializer = RegexpAliasSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    saved = services.regexp_save(
+        pattern=data["pattern"], flags=data["flags"], targets=data["targets"], id=id, actor=actor, dry_run=dry_run
+    )
+    return Response(_saved_payload(saved))

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import re
 
 from django.conf import settings
 from passlib.hash import sha512_crypt
 
-from accounts.files import Account, Quota, parse_accounts, parse_quotas, parse_virtual
-from accounts.validation import normalize_address, validate_password, validate_quota
+from accounts.files import (
+    Account,
+    Alias,
+    LineFile,
+    Quota,
+    RegexpAlias,
+    parse_accounts,
+    parse_quotas,
+    parse_regexp,
+    parse_virtual,
+)
+from accounts.validation import normalize_address, normalize_alias_address, validate_password, validate_quota
 from dms_admin.audit import Actor
 from dms_admin.configstore import ChangeResult, get_store
 from dms_admin.dms import get_mailserver
@@ -44,6 +56,7 @@ class Saved:
 
     result: ChangeResult
     outcome: ChangeOutcome | None  # None for a dry run
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def hash_password(password: str) -> str:
@@ -242,3 +255,169 @@ def mailbox_purge(*, address: str) -> bool:
     if not result.ok:
         raise RuntimeError(f"Removing {folder} failed: {result.output.strip()[:300]}")
     return True
+
+
+# ---- aliases (postfix-virtual.cf) ------------------------------------------------------------------
+
+REGEXP = "postfix-regexp.cf"
+MAX_TARGETS = 100
+
+
+def _clean_targets(targets: list[str]) -> tuple[str, ...]:
+    if not targets:
+        raise FieldError("targets", "Give at least one target address.")
+    if len(targets) > MAX_TARGETS:
+        raise FieldError("targets", f"At most {MAX_TARGETS} targets.")
+    clean: list[str] = []
+    for target in targets:
+        address = normalize_address(target, field="targets")
+        if address not in clean:
+            clean.append(address)
+    return tuple(clean)
+
+
+def alias_list(*, search: str = "", domain: str = "") -> list[Alias]:
+    needle = search.strip().lower()
+    return [
+        alias
+        for alias in parse_virtual(get_store().read(VIRTUAL)).entries()
+        if (not needle or needle in alias.address.lower() or any(needle in t.lower() for t in alias.targets))
+        and (not domain or alias.domain.lower() == domain)
+    ]
+
+
+def alias_get(*, address: str) -> Alias | None:
+    wanted = address.strip().lower()
+    return next((a for a in alias_list() if a.address.lower() == wanted), None)
+
+
+def alias_save(
+    *, address: str, targets: list[str], actor: Actor, replace: bool = False, dry_run: bool = False
+) -> Saved:
+    """Create an alias (or a catch-all `@domain`), or with replace=True set an existing one's targets."""
+    address = normalize_alias_address(address)
+    clean = _clean_targets(targets)
+    if address in clean:
+        raise FieldError("targets", "An alias cannot point to itself.")
+    verb = "Change" if replace else "Create"
+    with get_store().change(actor=actor.name, message=f"{verb} alias {address}", dry_run=dry_run) as change:
+        virtual = parse_virtual(change.read(VIRTUAL))
+        line = virtual.find(lambda a: a.address.lower() == address)
+        mailboxes = {a.address.lower() for a in parse_accounts(change.read(ACCOUNTS)).entries()}
+        if replace:
+            if line is None:
+                raise Conflict("address", f"There is no alias {address}.")
+            virtual.replace(line, Alias(address, clean))
+        else:
+            if line is not None:
+                raise Conflict("address", f"The alias {address} exists already; change its targets instead.")
+            if address in mailboxes:
+                raise Conflict("address", f"{address} is a mailbox; an alias cannot have the same address.")
+            _insert_alias(virtual, Alias(address, clean))
+        change.write(VIRTUAL, virtual.render())
+    saved = _saved(change.result, actor, "alias.update" if replace else "alias.create", address, dry_run)
+    return dataclasses.replace(saved, warnings=_catch_all_warnings(address, mailboxes, virtual))
+
+
+def _insert_alias(virtual: LineFile[Alias], alias: Alias) -> None:
+    # Postfix reads the file top-down and a catch-all matches before real mailboxes: a specific
+    # alias goes above its domain's catch-all (spec §1.4).
+    if not alias.is_catch_all:
+        for index, line in enumerate(virtual.lines):
+            if line.entry is not None and line.entry.is_catch_all and line.entry.domain.lower() == alias.domain:
+                virtual.insert(index, alias)
+                return
+    virtual.append(alias)
+
+
+def _catch_all_warnings(address: str, mailboxes: set[str], virtual: LineFile[Alias]) -> list[str]:
+    if not address.startswith("@"):
+        return []
+    domain = address[1:]
+    keys = {a.address.lower() for a in virtual.entries()}
+    shadowed = sorted(m for m in mailboxes if m.endswith("@" + domain) and m not in keys)
+    if not shadowed:
+        return []
+    names = ", ".join(shadowed[:5]) + (" …" if len(shadowed) > 5 else "")
+    return [
+        f"The catch-all for {domain} also catches mail for {len(shadowed)} mailbox(es) without their own alias "
+        f"({names}): Postfix checks aliases first. Add an alias from each to itself to keep their mail."
+    ]
+
+
+def alias_delete(*, address: str, actor: Actor, dry_run: bool = False) -> Saved:
+    address = normalize_alias_address(address)
+    with get_store().change(actor=actor.name, message=f"Delete alias {address}", dry_run=dry_run) as change:
+        virtual = parse_virtual(change.read(VIRTUAL))
+        if not virtual.remove(lambda a: a.address.lower() == address):
+            raise Conflict("address", f"There is no alias {address}.")
+        change.write(VIRTUAL, virtual.render())
+    return _saved(change.result, actor, "alias.delete", address, dry_run)
+
+
+# ---- regexp aliases (postfix-regexp.cf) --------------------------------------------------------------
+
+
+def regexp_id(entry: RegexpAlias) -> str:
+    """A stable id for a regexp alias: its pattern and flags (positions shift when lines move)."""
+    return hashlib.sha256(f"/{entry.pattern}/{entry.flags}".encode()).hexdigest()[:12]
+
+
+def regexp_list() -> list[RegexpAlias]:
+    return list(parse_regexp(get_store().read(REGEXP)).entries())
+
+
+def regexp_get(*, id: str) -> RegexpAlias | None:
+    return next((e for e in regexp_list() if regexp_id(e) == id), None)
+
+
+def _clean_regexp(pattern: str, flags: str) -> tuple[str, str]:
+    if any(ch in pattern for ch in "\r\n\x00"):
+        raise FieldError("pattern", "Line breaks and NUL characters are not allowed.")
+    pattern = pattern.strip()
+    if len(pattern) >= 2 and pattern.startswith("/") and pattern.rstrip("imx").endswith("/"):
+        body = pattern.rstrip("imx")
+        flags = flags or pattern[len(body) :]
+        pattern = body[1:-1]
+    if not pattern:
+        raise FieldError("pattern", "Enter a pattern, like ^sales-.*@example\\.com$.")
+    if re.search(r"(?<!\\)(?:\\\\)*/", pattern):
+        raise FieldError("pattern", "Escape a / inside the pattern as \\/.")
+    if not re.fullmatch(r"[imx]*", flags):
+        raise FieldError("flags", "Flags may be i, m and x.")
+    try:
+        re.compile(pattern.replace("\\/", "/"))
+    except re.error as error:
+        raise FieldError("pattern", f"The pattern is not a valid regular expression: {error}.") from None
+    return pattern, flags
+
+
+def regexp_save(
+    *, pattern: str, targets: list[str], flags: str = "", id: str | None = None, actor: Actor, dry_run: bool = False
+) -> Saved:
+    """Add a regexp alias, or with `id` replace that one (kept in its place: order matters)."""
+    pattern, flags = _clean_regexp(pattern, flags)
+    entry = RegexpAlias(pattern, flags, _clean_targets(targets))
+    verb = "Change" if id else "Create"
+    with get_store().change(actor=actor.name, message=f"{verb} regexp alias /{pattern}/", dry_run=dry_run) as change:
+        table = parse_regexp(change.read(REGEXP))
+        if id:
+            line = table.find(lambda e: regexp_id(e) == id)
+            if line is None:
+                raise Conflict("id", "That regexp alias no longer exists.")
+            table.replace(line, entry)
+        else:
+            if table.find(lambda e: regexp_id(e) == regexp_id(entry)):
+                raise Conflict("pattern", "A regexp alias with this pattern exists already.")
+            table.append(entry)
+        change.write(REGEXP, table.render())
+    return _saved(change.result, actor, "regexp.update" if id else "regexp.create", f"/{pattern}/", dry_run)
+
+
+def regexp_delete(*, id: str, actor: Actor, dry_run: bool = False) -> Saved:
+    with get_store().change(actor=actor.name, message="Delete a regexp alias", dry_run=dry_run) as change:
+        table = parse_regexp(change.read(REGEXP))
+        if not table.remove(lambda e: regexp_id(e) == id):
+            raise Conflict("id", "That regexp alias no longer exists.")
+        change.write(REGEXP, table.render())
+    return _saved(change.result, actor, "regexp.delete", id, dry_run)

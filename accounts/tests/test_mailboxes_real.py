@@ -70,3 +70,16 @@ def test_doveadm_accepts_our_hash(served, config_dir) -> None:  # type: ignore[n
     assert result.exit_code == 0, result.output
     wrong = served.container.exec_run(["doveadm", "pw", "-t", hashed, "-p", "wrong"])
     assert wrong.exit_code != 0
+
+
+def test_postmap_reads_our_alias_files(settings, docker_engine, mail_container, config_dir) -> None:  # type: ignore[no-untyped-def]
+    services.alias_save(address="sales@example.test", targets=["user@example.test"], actor=ADMIN)
+    services.alias_save(address="@example.test", targets=["user@example.test"], actor=ADMIN)
+    services.regexp_save(pattern="^qa[0-9]+@example\\.test$", targets=["user@example.test"], actor=ADMIN)
+    mount = "/tmp/docker-mailserver"
+    check = mail_container.exec_run(["postmap", "-s", f"texthash:{mount}/postfix-virtual.cf"])
+    assert check.exit_code == 0 and b"warning" not in check.output, check.output
+    query = mail_container.exec_run(["postmap", "-q", "sales@example.test", f"texthash:{mount}/postfix-virtual.cf"])
+    assert query.exit_code == 0 and query.output.decode().strip() == "user@example.test"
+    regexp = mail_container.exec_run(["postmap", "-q", "qa42@example.test", f"pcre:{mount}/postfix-regexp.cf"])
+    assert regexp.exit_code == 0 and regexp.output.decode().strip() == "user@example.test"  # no warnings either
