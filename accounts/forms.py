@@ -53,3 +53,26 @@ def add_service_error(form: forms.Form, error: FieldError | Conflict) -> None:
     """Show a service's refusal on the field it names, or above the form."""
     field = error.field.rsplit(".", 1)[-1] if error.field else None
     form.add_error(field if field in form.fields else None, error.message)
+
+
+class AliasForm(forms.Form):
+    address = forms.CharField(
+        max_length=320, help_text="name@example.com, or @example.com to catch all other mail of the domain."
+    )
+    targets = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="One address per line (mailboxes here or elsewhere)."
+    )
+
+    def targets_list(self) -> list[str]:
+        return [t.strip() for t in self.cleaned_data["targets"].splitlines() if t.strip()]
+
+
+class RegexpForm(forms.Form):
+    pattern = forms.CharField(
+        max_length=1000, strip=False, help_text="A PCRE pattern without slashes, like ^sales-.*@example\\.com$"
+    )
+    flags = forms.CharField(max_length=3, required=False, help_text="i for case-insensitive (usual for addresses).")
+    targets = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="One address per line.")
+
+    def targets_list(self) -> list[str]:
+        return [t.strip() for t in self.cleaned_data["targets"].splitlines() if t.strip()]

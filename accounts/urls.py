@@ -1,11 +1,16 @@
 from django.urls import path
 
-from accounts import views
+from accounts import views, views_aliases
 
 app_name = "accounts"
 
 urlpatterns = [
     path("", views.mailbox_list, name="mailbox-list"),
+    path("aliases/", views_aliases.alias_list, name="alias-list"),
+    path("aliases/regexp/", views_aliases.regexp_create, name="regexp-create"),
+    path("aliases/regexp/<str:id>/delete/", views_aliases.regexp_delete, name="regexp-delete"),
+    path("aliases/<str:address>/", views_aliases.alias_edit, name="alias-edit"),
+    path("aliases/<str:address>/delete/", views_aliases.alias_delete, name="alias-delete"),
     path("new/", views.mailbox_create, name="mailbox-create"),
     path("<str:address>/password/", views.mailbox_password, name="mailbox-password"),
     path("<str:address>/quota/", views.mailbox_quota, name="mailbox-quota"),
