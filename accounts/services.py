@@ -148,7 +148,7 @@ def mailboxes_create(*, items: list[NewMailbox], actor: Actor, dry_run: bool = F
                 quotas = _set_quota(quotas, item.address, item.quota)
         if any(item.quota for item in clean):
             change.write(QUOTAS, quotas)
-    return _saved(change.result, actor, "mailbox.create", label, dry_run)
+    return saved_change(change.result, actor, "mailbox.create", label, dry_run)
 
 
 def mailbox_set_password(*, address: str, password: str, actor: Actor, dry_run: bool = False) -> Saved:
@@ -161,7 +161,7 @@ def mailbox_set_password(*, address: str, password: str, actor: Actor, dry_run: 
             raise Conflict("address", f"There is no mailbox {address}.")
         accounts.replace(line, dataclasses.replace(line.entry, password_hash=hash_password(password)))
         change.write(ACCOUNTS, accounts.render())
-    return _saved(change.result, actor, "mailbox.password", address, dry_run)
+    return saved_change(change.result, actor, "mailbox.password", address, dry_run)
 
 
 def mailbox_delete(*, address: str, actor: Actor, dry_run: bool = False) -> Saved:
@@ -191,7 +191,7 @@ def mailbox_delete(*, address: str, actor: Actor, dry_run: bool = False) -> Save
                     virtual.lines.remove(line)
         if touched:
             change.write(VIRTUAL, virtual.render())
-    return _saved(change.result, actor, "mailbox.delete", address, dry_run)
+    return saved_change(change.result, actor, "mailbox.delete", address, dry_run)
 
 
 def quota_set(*, address: str, quota: str | None, actor: Actor, dry_run: bool = False) -> Saved:
@@ -208,7 +208,7 @@ def quota_set(*, address: str, quota: str | None, actor: Actor, dry_run: bool = 
             quotas = parse_quotas(change.read(QUOTAS))
             quotas.remove(lambda q: q.address.lower() == address)
             change.write(QUOTAS, quotas.render())
-    return _saved(change.result, actor, "quota.set" if size else "quota.clear", address, dry_run)
+    return saved_change(change.result, actor, "quota.set" if size else "quota.clear", address, dry_run)
 
 
 def _set_quota(text: str, address: str, size: str) -> str:
@@ -223,7 +223,7 @@ def _set_quota(text: str, address: str, size: str) -> str:
     return quotas.render()
 
 
-def _saved(result: ChangeResult | None, actor: Actor, action: str, obj: str, dry_run: bool) -> Saved:
+def saved_change(result: ChangeResult | None, actor: Actor, action: str, obj: str, dry_run: bool) -> Saved:
     assert result is not None
     if dry_run:
         return Saved(result, None)
@@ -315,7 +315,7 @@ def alias_save(
                 raise Conflict("address", f"{address} is a mailbox; an alias cannot have the same address.")
             _insert_alias(virtual, Alias(address, clean))
         change.write(VIRTUAL, virtual.render())
-    saved = _saved(change.result, actor, "alias.update" if replace else "alias.create", address, dry_run)
+    saved = saved_change(change.result, actor, "alias.update" if replace else "alias.create", address, dry_run)
     return dataclasses.replace(saved, warnings=_catch_all_warnings(address, mailboxes, virtual))
 
 
@@ -352,7 +352,7 @@ def alias_delete(*, address: str, actor: Actor, dry_run: bool = False) -> Saved:
         if not virtual.remove(lambda a: a.address.lower() == address):
             raise Conflict("address", f"There is no alias {address}.")
         change.write(VIRTUAL, virtual.render())
-    return _saved(change.result, actor, "alias.delete", address, dry_run)
+    return saved_change(change.result, actor, "alias.delete", address, dry_run)
 
 
 # ---- regexp aliases (postfix-regexp.cf) --------------------------------------------------------------
@@ -411,7 +411,7 @@ def regexp_save(
                 raise Conflict("pattern", "A regexp alias with this pattern exists already.")
             table.append(entry)
         change.write(REGEXP, table.render())
-    return _saved(change.result, actor, "regexp.update" if id else "regexp.create", f"/{pattern}/", dry_run)
+    return saved_change(change.result, actor, "regexp.update" if id else "regexp.create", f"/{pattern}/", dry_run)
 
 
 def regexp_delete(*, id: str, actor: Actor, dry_run: bool = False) -> Saved:
@@ -420,4 +420,4 @@ def regexp_delete(*, id: str, actor: Actor, dry_run: bool = False) -> Saved:
         if not table.remove(lambda e: regexp_id(e) == id):
             raise Conflict("id", "That regexp alias no longer exists.")
         change.write(REGEXP, table.render())
-    return _saved(change.result, actor, "regexp.delete", id, dry_run)
+    return saved_change(change.result, actor, "regexp.delete", id, dry_run)

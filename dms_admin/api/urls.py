@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
+from accounts import api_relays
 from dms_admin.api import views
 
 urlpatterns = [
@@ -14,6 +15,9 @@ urlpatterns = [
     path("aliases/<str:address>/", accounts_api.alias_detail, name="api-alias-detail"),
     path("regexp-aliases/", accounts_api.regexp_list, name="api-regexp-list"),
     path("regexp-aliases/<str:id>/", accounts_api.regexp_detail, name="api-regexp-detail"),
+    path("relays/", api_relays.relay_list, name="api-relay-list"),
+    path("relays/<str:domain>/", api_relays.relay_detail, name="api-relay-detail"),
+    path("restrictions/", api_relays.restriction_list, name="api-restriction-list"),
     path("history/", views.history_list, name="api-history-list"),
     path("history/<str:sha>/", views.history_detail, name="api-history-detail"),
     path("history/<str:sha>/rollback/", views.history_rollback, name="api-history-rollback"),
