@@ -76,3 +76,30 @@ class RegexpForm(forms.Form):
 
     def targets_list(self) -> list[str]:
         return [t.strip() for t in self.cleaned_data["targets"].splitlines() if t.strip()]
+
+
+class RelayForm(forms.Form):
+    domain = forms.CharField(max_length=253, help_text="The sender domain this relay is for.")
+    host = forms.CharField(
+        max_length=253, required=False, help_text="Like smtp.mailgun.org; empty to exclude the domain from RELAY_HOST."
+    )
+    port = forms.IntegerField(min_value=1, max_value=65535, initial=587)
+    username = forms.CharField(max_length=254, required=False)
+    password = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Never shown again; leave empty to keep the stored one.",
+    )  # fmt: skip
+
+
+class RestrictionForm(forms.Form):
+    address = forms.CharField(max_length=320)
+    direction = forms.ChoiceField(choices=[("send", "may not send"), ("receive", "may not receive")])
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    scope = forms.ChoiceField(choices=[("read", "read only"), ("write", "read and write")])
+    domains = forms.CharField(required=False, help_text="Limit to these domains, one per line; empty for all.")
+    expires = forms.IntegerField(
+        required=False, min_value=1, max_value=3650, help_text="Days until it expires; empty for never."
+    )
