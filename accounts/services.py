@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Iterable
 
 from django.conf import settings
 from passlib.hash import sha512_crypt
@@ -83,6 +84,30 @@ def mailbox_list(*, search: str = "", domain: str = "") -> list[Mailbox]:
             continue
         found.append(Mailbox(account.address, _scheme(account.password_hash), quotas.get(address), account.extra))
     return sorted(found, key=lambda m: (m.domain, m.local))
+
+
+@dataclasses.dataclass(frozen=True)
+class MailboxUsage:
+    mailbox: Mailbox
+    used: int | None  # bytes; None when the mail folder is not there (no mail yet, or not mounted)
+    limit: int | None  # bytes; None for unlimited or the server default
+
+    @property
+    def percent(self) -> int | None:
+        if self.used is None or not self.limit:
+            return None
+        return min(100, round(100 * self.used / self.limit))
+
+
+def mailbox_usage(mailboxes: Iterable[Mailbox]) -> list[MailboxUsage]:
+    """Used and limit for each (for one page of the list: it reads the mail folders)."""
+    from accounts.files import quota_bytes
+    from accounts.usage import mailbox_bytes
+
+    return [
+        MailboxUsage(m, mailbox_bytes(settings.DMS_MAIL_DIR, m.address), quota_bytes(m.quota) if m.quota else None)
+        for m in mailboxes
+    ]
 
 
 def mailbox_get(*, address: str) -> Mailbox | None:

@@ -31,7 +31,10 @@ def mailbox_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("search", "")
     mailboxes = services.mailbox_list(search=search)
     page = Paginator(mailboxes, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "accounts/mailbox_list.html", {"page": page, "search": search, "total": len(mailboxes)})
+    rows = services.mailbox_usage(page.object_list)
+    return render(
+        request, "accounts/mailbox_list.html", {"page": page, "rows": rows, "search": search, "total": len(mailboxes)}
+    )
 
 
 @require_http_methods(["GET", "POST"])
