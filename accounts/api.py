@@ -47,6 +47,13 @@ class QuotaSerializer(serializers.Serializer):
     quota = serializers.CharField(max_length=32)
 
 
+class QuotaUsageSerializer(serializers.Serializer):
+    address = serializers.CharField()
+    quota = serializers.CharField(allow_null=True)
+    used_bytes = serializers.IntegerField(allow_null=True, help_text="null: no mail folder yet")
+    limit_bytes = serializers.IntegerField(allow_null=True)
+
+
 def _mailbox_data(mailbox: services.Mailbox) -> dict[str, Any]:
     return MailboxSerializer(mailbox).data  # type: ignore[return-value]
 
@@ -151,7 +158,7 @@ def mailbox_detail(request: Request, address: str) -> Response:
     return Response({**_mailbox_data(updated), **payload})
 
 
-@extend_schema(methods=["GET"], responses=QuotaSerializer)
+@extend_schema(methods=["GET"], responses=QuotaUsageSerializer)
 @extend_schema(methods=["PUT"], request=QuotaSerializer, parameters=[DRY_RUN], responses=ChangeSerializer)
 @extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
 @api_view(["GET", "PUT", "DELETE"])
@@ -160,7 +167,10 @@ def quota_detail(request: Request, address: str) -> Response:
     if mailbox is None:
         return error_response(f"There is no mailbox {address}.", status.HTTP_404_NOT_FOUND)
     if request.method == "GET":
-        return Response({"address": mailbox.address, "quota": mailbox.quota})
+        [usage] = services.mailbox_usage([mailbox])
+        return Response(
+            {"address": mailbox.address, "quota": mailbox.quota, "used_bytes": usage.used, "limit_bytes": usage.limit}
+        )
     quota = None
     if request.method == "PUT":
         serializer = QuotaSerializer(data=request.data)

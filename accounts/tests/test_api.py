@@ -52,7 +52,8 @@ def test_create_list_get_patch_delete(config_dir: Path, store: ConfigStore) -> N
     patched = api.patch("/api/v1/mailboxes/ann@example.test/", {"quota": "2G"}, format="json")
     assert patched.status_code == 200 and patched.json()["quota"] == "2G"
     assert api.put("/api/v1/quotas/ann@example.test/", {"quota": "3G"}, format="json").status_code == 200
-    assert api.get("/api/v1/quotas/ann@example.test/").json()["quota"] == "3G"
+    quota = api.get("/api/v1/quotas/ann@example.test/").json()
+    assert quota["quota"] == "3G" and quota["limit_bytes"] == 3 * 1024**3 and "used_bytes" in quota
 
     deleted = api.delete("/api/v1/mailboxes/ann@example.test/")
     assert deleted.status_code == 200 and deleted.json()["change"]["apply"] == "watched"
