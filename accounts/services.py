@@ -8,14 +8,19 @@ import re
 from collections.abc import Iterable
 
 from django.conf import settings
-from passlib.hash import sha512_crypt
 
+from accounts import hashing
 from accounts.files import (
     Account,
     Alias,
     LineFile,
     Quota,
     RegexpAlias,
+    account_exists,
+    account_keys,
+    alias_exists,
+    alias_keys,
+    append_lines,
     parse_accounts,
     parse_quotas,
     parse_regexp,
@@ -62,7 +67,7 @@ class Saved:
 
 def hash_password(password: str) -> str:
     """SHA512-CRYPT as `doveadm pw -s SHA512-CRYPT` makes it (5000 rounds: no rounds= field)."""
-    return "{SHA512-CRYPT}" + sha512_crypt.using(rounds=settings.DMS_PASSWORD_ROUNDS).hash(password)
+    return "{SHA512-CRYPT}" + hashing.sha512_crypt(password, settings.DMS_PASSWORD_ROUNDS)
 
 
 def _scheme(password_hash: str) -> str:
@@ -150,12 +155,16 @@ def mailboxes_create(*, items: list[NewMailbox], actor: Actor, dry_run: bool = F
         seen.add(address)
         clean.append(NewMailbox(address, password, quota))
     # Hashing is the slow part: do it before taking the config lock.
-    lines = [Account(item.address, hash_password(item.password)) for item in clean]
+    hashes = hashing.sha512_crypt_many([item.password for item in clean], settings.DMS_PASSWORD_ROUNDS)
+    lines = [Account(item.address, "{SHA512-CRYPT}" + h) for item, h in zip(clean, hashes, strict=True)]
     label = clean[0].address if len(clean) == 1 else f"{len(clean)} mailboxes"
     with get_store().change(actor=actor.name, message=f"Create mailbox {label}", dry_run=dry_run) as change:
-        accounts = parse_accounts(change.read(ACCOUNTS))
-        existing = {a.address.lower() for a in accounts.entries()}
-        aliases = {a.address.lower() for a in parse_virtual(change.read(VIRTUAL)).entries()}
+        accounts_text, virtual_text = change.read(ACCOUNTS), change.read(VIRTUAL)
+        if len(clean) > 20:  # one pass building sets beats a scan per address
+            existing, aliases = account_keys(accounts_text), alias_keys(virtual_text)
+        else:
+            existing = {i.address for i in clean if account_exists(accounts_text, i.address)}
+            aliases = {i.address for i in clean if alias_exists(virtual_text, i.address)}
         for index, item in enumerate(clean):
             prefix = f"{index}." if len(clean) > 1 else ""
             if item.address in existing:
@@ -164,9 +173,7 @@ def mailboxes_create(*, items: list[NewMailbox], actor: Actor, dry_run: bool = F
                 raise Conflict(
                     prefix + "address", f"{item.address} is an alias; delete the alias first or choose another address."
                 )
-        for line in lines:
-            accounts.append(line)
-        change.write(ACCOUNTS, accounts.render())
+        change.write(ACCOUNTS, append_lines(accounts_text, [f"{a.address}|{a.password_hash}" for a in lines]))
         quotas = change.read(QUOTAS)
         for item in clean:
             if item.quota:

@@ -20,16 +20,18 @@ import errno
 import fcntl
 import fnmatch
 import functools
+import hashlib
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+
+import pygit2
 
 from dms_admin.redact import REDACTED_FILES, redact_env_text, unredact_env_text
 
@@ -238,6 +240,10 @@ class ConfigStore:
         self.lock_timeout = lock_timeout
         self._lock = _ProcessLock(self.meta / "lock")
         self._ready = False
+        self._repo: pygit2.Repository
+        self._head_cache: tuple[str | None, dict[str, str]] = (None, {})
+        # (path, size, mtime_ns, inode) -> blob id: unchanged files are not read again.
+        self._oid_cache: dict[tuple[str, int, int, int], str] = {}
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -284,17 +290,17 @@ class ConfigStore:
         """Commit whatever changed in the folder since our last commit, as an external change."""
         with self._lock.hold(self.lock_timeout):
             self._ensure_repo()
-            if not self._git("status", "--porcelain", "--untracked-files=all").stdout.strip():
+            drift = self._drift()
+            if not drift:
                 return None
-            self._git("add", "--all")
-            first = not self._has_commits()
+            first = self._repo.head_is_unborn
             message = "Adopted the existing configuration" if first else "External change (made outside dms-admin)"
-            return self._commit(author=SYSTEM_AUTHOR if first else EXTERNAL_AUTHOR, message=message)
+            return self._commit(drift, author=SYSTEM_AUTHOR if first else EXTERNAL_AUTHOR, message=message)
 
     def rollback(self, sha: str, *, actor: str, dry_run: bool = False) -> ChangeResult:
         """Return the files `sha` changed to their content just before it, as a new commit."""
         commit = self.commit(sha)
-        parents = self._git("rev-list", "--parents", "-n", "1", commit.sha).stdout.split()[1:]
+        parents = [str(p) for p in self._repo[commit.sha].peel(pygit2.Commit).parent_ids]
         if not parents:
             raise ConfigStoreError("The first commit adopted the folder as it was; there is nothing before it.")
         with self.change(actor=actor, message=f"Roll back {commit.short}: {commit.subject}", dry_run=dry_run) as change:
@@ -332,11 +338,8 @@ class ConfigStore:
                 self._delete(rel)
             else:
                 self._atomic_write(rel, new)
-        versioned = [rel for rel in changed if not is_ignored(rel)]
-        sha = None
-        if versioned:
-            self._git("add", "--all", "--", *versioned)
-            sha = self._commit(author=actor, message=message)
+        versioned = {rel: staged[rel] for rel in changed if not is_ignored(rel)}
+        sha = self._commit(versioned, author=actor, message=message) if versioned else None
         return dataclasses.replace(summary, sha=sha)
 
     def _atomic_write(self, rel: str, data: bytes) -> None:
@@ -436,10 +439,17 @@ class ConfigStore:
         return self._blob(rev, clean_relpath(rel))
 
     def _blob(self, rev: str, rel: str) -> bytes | None:
-        result = self._git_bytes("show", f"{rev}:{rel}")
-        return result.stdout if result.returncode == 0 else None
+        self._ensure_repo()
+        try:
+            obj = self._repo.revparse_single(f"{rev}:{rel}")
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        return obj.data if isinstance(obj, pygit2.Blob) else None
 
-    # ---- git plumbing --------------------------------------------------------------------
+    # ---- the version history -------------------------------------------------------------
+    # Writes go through libgit2 in-process (pygit2): blobs and trees are built straight from the
+    # bytes we write, with no index and no `git` process per step; at 10,000 mailboxes that is
+    # the difference between ~60 ms and ~15 ms per change. Reads (log, diffs) use the git CLI.
 
     def _ensure_repo(self) -> None:
         if self._ready:
@@ -447,71 +457,153 @@ class ConfigStore:
         self.root.mkdir(parents=True, exist_ok=True)
         if not (self.history_dir / "HEAD").exists():
             self.history_dir.mkdir(parents=True, exist_ok=True)
-            subprocess.run(
-                ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(self.history_dir)],
-                check=True,
-                capture_output=True,
-            )
-            self._git("config", "core.bare", "false")
+            pygit2.init_repository(str(self.history_dir), bare=True, initial_head="main")
+        self._repo = pygit2.Repository(str(self.history_dir))
+        # For people who look with the git CLI: the same files are ignored there.
         info = self.history_dir / "info"
         info.mkdir(exist_ok=True)
         excludes = [f"/{META_DIR}/", *IGNORED_NAME_PATTERNS, *SECRET_NAME_PATTERNS]
         _write_if_changed(info / "exclude", "".join(f"{p}\n" for p in excludes))
-        _write_if_changed(info / "attributes", "".join(f"{n} filter=dmsredact\n" for n in REDACTED_FILES))
         self._ready = True
 
     def _has_commits(self) -> bool:
-        return self._git("rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode == 0
+        self._ensure_repo()
+        return not self._repo.head_is_unborn
 
-    def _commit(self, *, author: str, message: str) -> str:
-        # Plumbing instead of `git commit`: three quick steps, no hooks, no status scan
-        # (a third of the time of a write on a 10,000-line file).
+    def _head_files(self) -> dict[str, str]:
+        """Every path in the newest commit and its blob id (cached per commit)."""
+        if self._repo.head_is_unborn:
+            return {}
+        head = str(self._repo.head.target)
+        if self._head_cache[0] != head:
+            files: dict[str, str] = {}
+            _flatten(self._repo, self._repo[head].peel(pygit2.Tree), "", files)
+            self._head_cache = (head, files)
+        return self._head_cache[1]
+
+    def _drift(self) -> dict[str, bytes | None]:
+        """What the folder holds that the newest commit does not (new, changed or deleted files)."""
+        head = self._head_files()
+        if len(self._oid_cache) > 10_000:
+            self._oid_cache.clear()
+        drift: dict[str, bytes | None] = {}
+        present = set()
+        for rel, path in self._versioned_files():
+            present.add(rel)
+            stat = path.stat()
+            key = (rel, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            oid = self._oid_cache.get(key)
+            if oid is None:
+                oid = self._oid_cache[key] = _blob_id(_history_content(rel, path.read_bytes()))
+            if oid != head.get(rel):
+                drift[rel] = path.read_bytes()
+        drift.update({rel: None for rel in head if rel not in present})
+        return drift
+
+    def _versioned_files(self) -> Iterator[tuple[str, Path]]:
+        for folder, dirs, files in os.walk(self.root):
+            rel_folder = os.path.relpath(folder, self.root)
+            rel_folder = "" if rel_folder == "." else rel_folder + "/"
+            dirs[:] = [d for d in dirs if not is_housekeeping(rel_folder + d)]
+            for name in files:
+                rel = rel_folder + name
+                path = Path(folder, name)
+                if not is_ignored(rel) and not path.is_symlink():
+                    yield rel, path
+
+    def _commit(self, changes: dict[str, bytes | None], *, author: str, message: str) -> str | None:
+        """One commit of `changes` (path to new bytes, or None to delete) on top of the newest."""
+        repo = self._repo
+        parent = None if repo.head_is_unborn else repo.head.target
+        base = repo[parent].peel(pygit2.Tree) if parent is not None else None
+        blobs: dict[str, pygit2.Oid | None] = {}
+        for rel, data in changes.items():
+            if data is None:
+                blobs[rel] = None
+                continue
+            content = _history_content(rel, data)
+            blobs[rel] = repo.create_blob(content)
+            with contextlib.suppress(FileNotFoundError):
+                stat = (self.root / rel).stat()
+                self._oid_cache[(rel, stat.st_size, stat.st_mtime_ns, stat.st_ino)] = str(blobs[rel])
+        tree = _update_tree(repo, base, blobs)
+        if base is not None and tree == base.id:
+            return None  # the history already had these bytes
         name = _git_name(author)
-        env = {
-            "GIT_AUTHOR_NAME": name,
-            "GIT_AUTHOR_EMAIL": f"{name}@dms-admin",
-            "GIT_COMMITTER_NAME": "dms-admin",
-            "GIT_COMMITTER_EMAIL": "dms-admin@dms-admin",
-        }
-        tree = self._git("write-tree").stdout.strip()
-        parent = self._git("rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
-        args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
-        sha = self._git(*args, env=env).stdout.strip()
-        self._git("update-ref", "-m", "dms-admin", "HEAD", sha, *([parent] if parent else []))
-        return sha
+        when = int(time.time())
+        signature = pygit2.Signature(name, f"{name}@dms-admin", when, 0)
+        committer = pygit2.Signature("dms-admin", "dms-admin@dms-admin", when, 0)
+        oid = repo.create_commit("HEAD", signature, committer, message, tree, [parent] if parent is not None else [])
+        files = dict(self._head_files()) if parent is not None and self._head_cache[0] == str(parent) else None
+        if files is not None:
+            for rel, blob in blobs.items():
+                if blob is None:
+                    files.pop(rel, None)
+                else:
+                    files[rel] = str(blob)
+            self._head_cache = (str(oid), files)
+        return str(oid)
 
     def _git_args(self) -> list[str]:
         return [
             "git",
             "-c", "safe.directory=*",  # the folder may belong to another uid (root in DMS)
-            "-c", "core.hooksPath=/dev/null",
-            "-c", "commit.gpgSign=false",
-            "-c", "core.autocrlf=false",
             "-c", "core.quotePath=false",
-            "-c", "gc.auto=0",  # 400 commits/min must not trigger a blocking gc
-            "-c", "core.looseCompression=1",  # config files are small text: speed over size
-            "-c", "core.compression=1",
-            "-c", f"filter.dmsredact.clean={sys.executable} -m dms_admin.redact",
             f"--git-dir={self.history_dir}",
-            f"--work-tree={self.root}",
         ]  # fmt: skip
 
-    def _git(
-        self, *args: str, check: bool = True, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*self._git_args(), *args],
-            capture_output=True,
-            text=True,
-            env=_git_env(env),
-            cwd=self.root,
-        )
+    def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([*self._git_args(), *args], capture_output=True, text=True, env=_git_env())
         if check and result.returncode != 0:
             raise ConfigStoreError(f"git {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
         return result
 
-    def _git_bytes(self, *args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([*self._git_args(), *args], capture_output=True, env=_git_env(None), cwd=self.root)
+
+def _history_content(rel: str, data: bytes) -> bytes:
+    """What history keeps of a file: the bytes, with secret values of mailserver.env redacted."""
+    if PurePosixPath(rel).name in REDACTED_FILES:
+        return redact_env_text(data.decode("utf-8", errors="surrogateescape")).encode("utf-8", errors="surrogateescape")
+    return data
+
+
+def _blob_id(content: bytes) -> str:
+    digest = hashlib.sha1(b"blob %d\x00" % len(content), usedforsecurity=False)
+    digest.update(content)
+    return digest.hexdigest()
+
+
+def _flatten(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, out: dict[str, str]) -> None:
+    for entry in tree:
+        if entry.type_str == "tree":
+            _flatten(repo, repo[entry.id].peel(pygit2.Tree), f"{prefix}{entry.name}/", out)
+        else:
+            out[f"{prefix}{entry.name}"] = str(entry.id)
+
+
+def _update_tree(
+    repo: pygit2.Repository, tree: pygit2.Tree | None, changes: dict[str, pygit2.Oid | None]
+) -> pygit2.Oid:
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    nested: dict[str, dict[str, pygit2.Oid | None]] = {}
+    for path, oid in changes.items():
+        head, _, rest = path.partition("/")
+        if rest:
+            nested.setdefault(head, {})[rest] = oid
+        elif oid is None:
+            if builder.get(head) is not None:
+                builder.remove(head)
+        else:
+            builder.insert(head, oid, pygit2.enums.FileMode.BLOB)
+    for name, sub in nested.items():
+        existing = builder.get(name)
+        subtree = repo[existing.id].peel(pygit2.Tree) if existing is not None and existing.type_str == "tree" else None
+        new = _update_tree(repo, subtree, sub)
+        if len(repo[new].peel(pygit2.Tree)) == 0:
+            if existing is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, new, pygit2.enums.FileMode.TREE)
+    return builder.write()
 
 
 _LOG_FORMAT = "--format=%x1e%H%x1f%an%x1f%aI%x1f%B%x1f"
@@ -538,13 +630,9 @@ def _git_name(actor: str) -> str:
     return name or "unknown"
 
 
-def _git_env(extra: dict[str, str] | None) -> dict[str, str]:
+def _git_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update({"LC_ALL": "C.UTF-8", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"})
-    # The clean filter imports dms_admin: make sure it can from whatever cwd git runs it in.
-    project = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = project + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.update(extra or {})
     return env
 
 

@@ -41,7 +41,7 @@ def job_enqueue(
         try:
             django_rq.get_queue(queue).enqueue(func, str(run.id), *args, job_id=str(run.id), job_timeout=timeout)  # type: ignore[type-var]
         except Exception as exc:  # Redis down: the run must not sit "queued" forever
-            log.exception("could not enqueue %s", kind)
+            log.warning("could not enqueue %s: %s", kind, exc)
             JobRun.objects.filter(pk=run.pk).update(
                 status=JobRun.Status.FAILED, error=f"The job queue (Redis) cannot be reached: {exc}",
                 finished_at=timezone.now(),

@@ -99,6 +99,9 @@ DOCKER_TIMEOUT = envint("DOCKER_TIMEOUT", 30)
 # The mail server's public name (the MX target, what clients connect to). Empty: OVERRIDE_HOSTNAME
 # from mailserver.env, else the mail container's hostname.
 DMS_MAIL_HOSTNAME = env("DMS_MAIL_HOSTNAME")
+# The DNS server the domain check asks: empty for the system resolver (/etc/resolv.conf), or
+# `ip[:port]` (IPv6 as `[ip]:port`), e.g. a resolver that sees the public zone, not a split-horizon one.
+DNS_RESOLVER = env("DNS_RESOLVER")
 # How long an apply may wait for the container to come back healthy.
 DMS_APPLY_HEALTH_TIMEOUT = envint("DMS_APPLY_HEALTH_TIMEOUT", 180)
 # How long to wait for DMS's change detector to pick up a watched file.

@@ -15,6 +15,8 @@ urlpatterns = [
     path("apply/", views.apply_view, name="apply"),
     path("jobs/<uuid:run_id>/", views.job_detail, name="job-detail"),
     path("mailboxes/", include("accounts.urls")),
+    path("me/", include("accounts.urls_self")),
+    path("", include("accounts.urls_autoconfig")),
     path("api/v1/", include("dms_admin.api.urls")),
     path("django-admin/rq/", include("django_rq.urls")),
     path("django-admin/", admin.site.urls),

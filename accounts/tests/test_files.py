@@ -75,3 +75,19 @@ def test_regexp_with_escaped_slash_and_flags() -> None:
 def test_quotas() -> None:
     assert list(parse_quotas("a@x.com:5G\n").entries()) == [Quota("a@x.com", "5G")]
     assert quota_bytes("5G") == 5 * 1024**3 and quota_bytes("0") is None and quota_bytes("10k") == 10240
+
+
+def test_fast_key_scans_agree_with_the_parsers() -> None:
+    from accounts.files import account_keys, alias_keys, append_lines
+
+    accounts = ACCOUNTS + "  Mixed@Example.com|{SHA512-CRYPT}$6$x$y\n|nohash\n#x@y.z|h\n"
+    assert account_keys(accounts) == {a.address.lower() for a in parse_accounts(accounts).entries()}
+    virtual = "# c\n@example.com catch@example.com\nTeam@example.com a@x.com, b@x.com\nlonely\n  x@y.z t@y.z\n"
+    assert alias_keys(virtual) == {a.address.lower() for a in parse_virtual(virtual).entries()}
+    assert append_lines("a\r\nb", ["c"]) == "a\nb\nc\n" and append_lines("", ["c"]) == "c\n"
+    from accounts.files import account_exists, alias_exists
+
+    assert account_exists(accounts, "mixed@example.com") and not account_exists(accounts, "ixed@example.com")
+    assert not account_exists(accounts, "x@y.z") and not account_exists(accounts, "alice@example.co")
+    assert alias_exists(virtual, "team@example.com") and alias_exists(virtual, "@example.com")
+    assert not alias_exists(virtual, "lonely") and not alias_exists(virtual, "eam@example.com")
