@@ -29,5 +29,7 @@ def housekeeping_job() -> None:
     from dms_admin.configstore import get_store
     from dms_admin.throttle import forget_old_failures
 
-    get_store().record_external_changes()
+    store = get_store()
+    store.record_external_changes()
+    store.compact_history()
     forget_old_failures()

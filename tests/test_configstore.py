@@ -198,3 +198,18 @@ def test_a_writer_killed_mid_write_never_leaves_a_partial_file(store: ConfigStor
     # The next write cleans up temp files a killed writer left behind.
     store.write("postfix-virtual.cf", "a@x.test b@x.test\n", actor="a", message="after")
     assert not list(config_dir.glob(".dms-admin-tmp-*"))
+
+
+def test_big_files_are_stored_fast_and_the_history_stays_valid_for_git(store: ConfigStore, config_dir: Path) -> None:
+    big = "".join(
+        f"user{i}@example.test|{{SHA512-CRYPT}}$6${os.urandom(12).hex()}${os.urandom(40).hex()}\n" for i in range(2000)
+    )
+    first = store.write("postfix-accounts.cf", big, actor="a", message="big")
+    second = store.write("postfix-accounts.cf", big + "x@example.test|h\n", actor="a", message="bigger")
+    assert store.content_at(first.sha or "", "postfix-accounts.cf") == big.encode()
+    fsck = subprocess.run(["git", f"--git-dir={store.history_dir}", "fsck", "--strict"], capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stderr
+    assert store.compact_history(above_bytes=0)
+    assert store.loose_object_bytes() == 0
+    assert store.content_at(second.sha or "", "postfix-accounts.cf") == (big + "x@example.test|h\n").encode()
+    assert "+x@example.test|h" in store.diff(second.sha or "")
