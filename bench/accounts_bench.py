@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+
 def fake_hash() -> str:
     # Random like real hashes: they do not compress, which matters for the history's cost.
     alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -25,8 +26,12 @@ def fake_hash() -> str:
 
 def big_config(folder: Path, mailboxes: int = 10_000, aliases: int = 10_000) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "postfix-accounts.cf").write_text("".join(f"user{i}@example.com|{fake_hash()}\n" for i in range(mailboxes)))
-    (folder / "postfix-virtual.cf").write_text("".join(f"alias{i}@example.com user{i}@example.com\n" for i in range(aliases)))
+    (folder / "postfix-accounts.cf").write_text(
+        "".join(f"user{i}@example.com|{fake_hash()}\n" for i in range(mailboxes))
+    )
+    (folder / "postfix-virtual.cf").write_text(
+        "".join(f"alias{i}@example.com user{i}@example.com\n" for i in range(aliases))
+    )
     (folder / "mailserver.env").write_text("OVERRIDE_HOSTNAME=mail.example.com\n")
 
 
@@ -62,7 +67,9 @@ def docker_exec_way(rounds: int, tmp: Path) -> list[float] | str:
         times = []
         for i in range(rounds):
             start = time.perf_counter()
-            result = container.exec_run(["doveadm", "pw", "-s", "SHA512-CRYPT", "-u", f"d{i}@example.com", "-p", "pw-12345678"])
+            result = container.exec_run(
+                ["doveadm", "pw", "-s", "SHA512-CRYPT", "-u", f"d{i}@example.com", "-p", "pw-12345678"]
+            )
             hashed = result.output.decode().strip()
             text = accounts.read_text()
             if f"d{i}@example.com|" not in text:
@@ -99,13 +106,17 @@ def main(rounds: int = 30) -> None:
             services.mailbox_create(address=f"new{i}@example.com", password="bench-password", actor=actor)
             ours.append(time.perf_counter() - start)
         median = statistics.median(ours) * 1000
-        print(f"create 1 mailbox at 10,000 mailboxes + 10,000 aliases ({rounds} runs): median {median:.1f} ms [<= 50 ms]")
+        print(
+            f"create 1 mailbox at 10,000 mailboxes + 10,000 aliases ({rounds} runs): median {median:.1f} ms [<= 50 ms]"
+        )
         baseline = docker_exec_way(rounds, tmp)
         if isinstance(baseline, str):
             print(f"  baseline `docker exec doveadm pw` + file edit: not measured: {baseline}")
         else:
             base = statistics.median(baseline) * 1000
-            print(f"  baseline `docker exec doveadm pw` + file edit: median {base:.1f} ms; ours is {median / base:.2f}x [<= 0.20]")
+            print(
+                f"  baseline `docker exec doveadm pw` + file edit: median {base:.1f} ms; ours is {median / base:.2f}x [<= 0.20]"
+            )
 
         big_config(tmp / "bulk")
         settings.DMS_CONFIG_DIR = tmp / "bulk"

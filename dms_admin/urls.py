@@ -15,6 +15,7 @@ urlpatterns = [
     path("apply/", views.apply_view, name="apply"),
     path("jobs/<uuid:run_id>/", views.job_detail, name="job-detail"),
     path("mailboxes/", include("accounts.urls")),
+    path("domains/", include("accounts.urls_domains")),
     path("me/", include("accounts.urls_self")),
     path("", include("accounts.urls_autoconfig")),
     path("api/v1/", include("dms_admin.api.urls")),

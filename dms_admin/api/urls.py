@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
-from accounts import api_relays
+from accounts import api_domains, api_relays
 from dms_admin.api import views
 
 urlpatterns = [
@@ -15,6 +15,9 @@ urlpatterns = [
     path("aliases/<str:address>/", accounts_api.alias_detail, name="api-alias-detail"),
     path("regexp-aliases/", accounts_api.regexp_list, name="api-regexp-list"),
     path("regexp-aliases/<str:id>/", accounts_api.regexp_detail, name="api-regexp-detail"),
+    path("domains/", api_domains.domain_list, name="api-domain-list"),
+    path("domains/<str:domain>/dns/", api_domains.domain_dns, name="api-domain-dns"),
+    path("domains/<str:domain>/dkim/", api_domains.domain_dkim, name="api-domain-dkim"),
     path("relays/", api_relays.relay_list, name="api-relay-list"),
     path("relays/<str:domain>/", api_relays.relay_detail, name="api-relay-detail"),
     path("restrictions/", api_relays.restriction_list, name="api-restriction-list"),

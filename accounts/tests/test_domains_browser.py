@@ -1,0 +1,89 @@
+"""The domain page in a real Chromium: generate a DKIM key and see the TXT record to publish."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from accounts import dkim
+from conftest import ADMIN_PASSWORD
+
+# The urls marker goes once dms_admin/urls.py includes the domain URLs.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+
+
+@pytest.fixture
+def browser_page(monkeypatch):  # type: ignore[no-untyped-def]
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Chromium is not installed (make test installs it as root)")
+    # Playwright's sync API runs an event loop in this thread; our ORM calls here are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def test_generate_a_dkim_key_and_see_the_txt_record(
+    browser_page, live_server, superadmin, config_dir: Path, settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
+    settings.DNS_RESOLVER = "not-an-address"  # "Check DNS now" must report, not fail
+    page = browser_page
+    page.goto(live_server.url + "/domains/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("h1:has-text('Domains')")
+    page.click("text=example.test")
+    page.wait_for_selector("h1:has-text('example.test')")
+    page.wait_for_selector("text=No DKIM key yet")
+
+    page.fill("#id_selector", "s2026")
+    page.select_option("#id_bits", "1024")
+    page.click("button:has-text('Generate key')")
+    page.wait_for_selector(".flash:has-text('DKIM key s2026 generated')")
+    value = page.locator("code.dkim-value").inner_text()
+    pem = (config_dir / "opendkim" / "keys" / "example.test" / "s2026.private").read_text()
+    assert value == dkim.txt_value(dkim.OPENDKIM, dkim.public_key_b64(pem))
+    assert page.locator("text=s2026._domainkey.example.test").first.is_visible()
+    dkim_row = page.locator("tr[data-kind=DKIM]")
+    assert value in dkim_row.inner_text()  # the records table expects the new key
+
+    page.click("button:has-text('Check DNS now')")  # htmx swaps in the checked table
+    page.wait_for_selector("#dns-records:has-text('Checked just now')")
+    assert page.locator("#dns-records .badge.bad").count() == 4
+    page.screenshot(path=str(tmp_path / "domain.png"), full_page=True)
+    if os.environ.get("DMS_ADMIN_SCREENSHOTS"):
+        page.screenshot(path=os.environ["DMS_ADMIN_SCREENSHOTS"] + "/domain-detail.png", full_page=True)
+
+
+def test_the_domain_page_fits_a_phone(browser_page, live_server, superadmin, config_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from accounts import domains
+    from dms_admin.audit import Actor
+
+    domains.dkim_generate(domain="example.test", bits=2048, actor=Actor("admin"))
+    page = browser_page
+    page.set_viewport_size({"width": 375, "height": 740})
+    page.goto(live_server.url + "/login/?next=/domains/example.test/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("h1:has-text('example.test')")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375  # wide tables scroll inside their card
+    if os.environ.get("DMS_ADMIN_SCREENSHOTS"):
+        page.screenshot(path=os.environ["DMS_ADMIN_SCREENSHOTS"] + "/phone-domain.png", full_page=True)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts import dkim, domains
+from accounts.forms import add_service_error
+from accounts.forms_domains import DkimGenerateForm
+from dms_admin.audit import Actor
+from dms_admin.errors import Conflict, FieldError
+
+
+def _domain_or_404(domain: str) -> domains.Domain:
+    found = domains.domain_get(domain)
+    if found is None:
+        raise Http404(f"There is no domain {domain} (no mailbox or alias uses it).")
+    return found
+
+
+def _suggested(key: domains.DkimKey | None) -> dict[str, str | int]:
+    """Selector and size for the form: the current key's, or DMS's defaults."""
+    return {"selector": key.selector if key else dkim.DEFAULT_SELECTOR, "bits": key.bits if key else dkim.DEFAULT_BITS}
+
+
+@require_GET
+def domain_list(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("search", "")
+    context = {"domains": domains.domain_list(search=search), "search": search}
+    return render(request, "accounts/domain_list.html", context)
+
+
+@require_GET
+def domain_detail(request: HttpRequest, domain: str) -> HttpResponse:
+    found = _domain_or_404(domain)
+    checked = request.GET.get("check") == "1"
+    records = domains.domain_dns_check(found.name) if checked else domains.domain_dns_records(found.name)
+    context = {"domain": found, "records": records, "checked": checked}
+    if request.headers.get("HX-Request"):
+        return render(request, "accounts/_domain_records.html", context)
+    key = domains.dkim_get(found.name)
+    form = DkimGenerateForm(initial=_suggested(key))
+    return render(
+        request, "accounts/domain_detail.html", {**context, "key": key, "form": form, "engine": domains.dkim_engine()}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def dkim_generate(request: HttpRequest, domain: str) -> HttpResponse:
+    found = _domain_or_404(domain)
+    key = domains.dkim_get(found.name)
+    actor = Actor.from_request(request)
+    form = DkimGenerateForm(request.POST or None, initial=_suggested(key))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            saved = domains.dkim_generate(
+                domain=found.name, selector=data["selector"], bits=data["bits"], force=data["force"], actor=actor
+            )
+        except (FieldError, Conflict) as error:
+            add_service_error(form, error)
+        else:
+            if saved.outcome:
+                messages.success(request, f"DKIM key {saved.key.selector} generated. {saved.outcome.message}")
+            return redirect("domains:domain-detail", domain=found.name)
+    # What generating with the suggested values writes (replacing the current key if there is one).
+    selector, bits = _suggested(key).values()
+    preview = domains.dkim_generate(
+        domain=found.name, selector=str(selector), bits=int(bits), force=bool(key), actor=actor, dry_run=True
+    )
+    context = {"domain": found, "form": form, "key": key, "preview": preview.result, "suggested": preview.key}
+    return render(request, "accounts/dkim_generate.html", context)

@@ -1,0 +1,96 @@
+"""The settings editor's operations on `mailserver.env` (through the config store)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+from dms_admin import dmsenv
+from dms_admin.audit import Actor
+from dms_admin.configstore import ChangeResult, get_store
+from dms_admin.dms import DockerUnavailable, get_mailserver
+from dms_admin.errors import Conflict, FieldError
+from dms_admin.services import ChangeOutcome, change_recorded
+
+ENV_FILE = "mailserver.env"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    value: str  # "" when unset; secrets are never returned (see `is_set`)
+    is_set: bool
+    var: dmsenv.Var | None  # None for a variable the catalogue does not know (kept as it is)
+    deprecated: str = ""
+
+    @property
+    def secret(self) -> bool:
+        return self.var is not None and self.var.type == "secret"
+
+
+def dms_version() -> str | None:
+    with contextlib.suppress(DockerUnavailable):
+        return get_mailserver().status().version
+    return None
+
+
+def settings_read(*, version: str | None = None) -> tuple[list[Setting], list[dmsenv.Deprecation]]:
+    """Every catalogued variable (set or not), then the unknown ones in the file, plus deprecations."""
+    values = dmsenv.values_of(get_store().read(ENV_FILE))
+    problems = dmsenv.deprecations(values, version)
+    flagged = {d.name: d.message for d in problems}
+    rows = [
+        Setting(
+            var.name,
+            "" if var.type == "secret" else values.get(var.name, ""),
+            var.name in values,
+            var,
+            flagged.get(var.name, ""),
+        )
+        for var in dmsenv.CATALOGUE
+    ]
+    rows += [
+        Setting(name, value, True, None, flagged.get(name, ""))
+        for name, value in values.items()
+        if name not in dmsenv.BY_NAME
+    ]
+    return rows, problems
+
+
+def settings_validate(updates: dict[str, str | None]) -> dict[str, str | None]:
+    """The updates as they will be written; FieldError for the first bad one."""
+    if not updates:
+        raise FieldError("settings", "Nothing to change.")
+    clean: dict[str, str | None] = {}
+    for name, value in updates.items():
+        if value is None:
+            dmsenv.validate(name, "")
+            clean[name] = None
+        elif not isinstance(value, str):
+            raise FieldError(name, f"{name} must be text.")
+        else:
+            clean[name] = dmsenv.validate(name, value)
+    return clean
+
+
+def settings_update(
+    *, updates: dict[str, str | None], actor: Actor, dry_run: bool = False, message: str = ""
+) -> tuple[ChangeResult, ChangeOutcome | None]:
+    clean = settings_validate(updates)
+    names = ", ".join(sorted(clean))
+    with get_store().change(actor=actor.name, message=message or f"Settings: {names}", dry_run=dry_run) as change:
+        change.write(ENV_FILE, dmsenv.render(change.read(ENV_FILE), clean))
+    result = change.result
+    assert result is not None
+    if dry_run or not result.changed:
+        return result, None
+    return result, change_recorded(result, actor=actor, action="settings.update", object=names)
+
+
+def settings_fix(*, name: str, actor: Actor) -> tuple[ChangeResult, ChangeOutcome | None]:
+    """Apply the one-click fix of a deprecated variable."""
+    values = dmsenv.values_of(get_store().read(ENV_FILE))
+    fix = next((d for d in dmsenv.deprecations(values, None) if d.name == name), None)
+    if fix is None:
+        raise Conflict("name", f"{name} needs no fix.")
+    return settings_update(updates=fix.fix, actor=actor, message=f"Fix deprecated {name}")
