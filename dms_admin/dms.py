@@ -137,6 +137,11 @@ class MailServer:
             started_at=_parse_time(state.get("StartedAt")),
         )
 
+    def env(self) -> dict[str, str]:
+        """The container's environment as created (image defaults included)."""
+        items = self._container().attrs.get("Config", {}).get("Env") or []
+        return dict(item.split("=", 1) if "=" in item else (item, "") for item in items)
+
     def hostname(self) -> str:
         """The container's FQDN (`hostname` + `domainname` as compose sets them)."""
         config = self._container().attrs.get("Config", {})
@@ -251,6 +256,58 @@ class MailServer:
             status = self.status()
         return status
 
+    # ---- environment and images (health, fail2ban, updates) -------------------------------
+
+    def current_image(self) -> tuple[str, ImageInfo]:
+        """The image reference the container was created from, and the image it really runs."""
+        container = self._container()
+        ref = container.attrs.get("Config", {}).get("Image", "")
+        info = self.image(container.attrs.get("Image", ""))
+        if info is None:
+            raise DockerUnavailable(f"The image of the mail container ({ref}) is no longer on the engine.")
+        return ref, info
+
+    def image(self, ref: str) -> ImageInfo | None:
+        """A local image by reference or id; None when the engine does not have it."""
+        try:
+            return _image_info(self.client.api.inspect_image(ref))
+        except docker.errors.ImageNotFound:
+            return None
+        except _ERRORS as exc:
+            raise _wrap(exc, f"Reading the image {ref}") from exc
+
+    def images_of(self, repository: str) -> list[ImageInfo]:
+        """Local images with a tag of `repository` (the part of a reference before the tag)."""
+        try:
+            found = self.client.api.images(name=repository)
+        except _ERRORS as exc:
+            raise _wrap(exc, f"Listing the images of {repository}") from exc
+        out = []
+        for summary in found:
+            info = self.image(summary["Id"])
+            if info is not None:
+                out.append(info)
+        return out
+
+    def registry_digest(self, ref: str) -> str:
+        """The digest the registry has for `ref` now (the engine asks it)."""
+        try:
+            data = self.client.api.inspect_distribution(ref)
+        except _ERRORS as exc:
+            raise _wrap(exc, f"Asking the registry about {ref}") from exc
+        return str(data.get("Descriptor", {}).get("digest", ""))
+
+    def pull(self, ref: str) -> ImageInfo:
+        repository, tag = split_reference(ref)
+        try:
+            self.client.api.pull(repository, tag=tag or "latest")
+        except _ERRORS as exc:
+            raise _wrap(exc, f"Pulling {ref}") from exc
+        info = self.image(ref)
+        if info is None:
+            raise DockerUnavailable(f"Pulling {ref}: the engine does not have the image afterwards.")
+        return info
+
 
 # Keys of `Config` (from inspect) that the create call takes back unchanged.
 _CONFIG_KEYS = (
@@ -344,3 +401,34 @@ def get_mailserver() -> MailServer:
         base_url=settings.DOCKER_HOST,
         timeout=settings.DOCKER_TIMEOUT,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: list[str]
+    digests: list[str]  # `repo@sha256:…` as pulled from a registry; empty for local builds
+    created: datetime | None
+    version: str | None
+    env: list[str]
+
+
+def _image_info(attrs: dict[str, Any]) -> ImageInfo:
+    return ImageInfo(
+        id=attrs.get("Id", ""),
+        tags=list(attrs.get("RepoTags") or []),
+        digests=list(attrs.get("RepoDigests") or []),
+        created=_parse_time(attrs.get("Created")),
+        version=_version(attrs),
+        env=list((attrs.get("Config") or {}).get("Env") or []),
+    )
+
+
+def split_reference(ref: str) -> tuple[str, str]:
+    """`host:5000/name:tag@digest` → (`host:5000/name`, `tag`); the tag is empty when there is none."""
+    name = ref.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon + 1 :]
+    return name, ""

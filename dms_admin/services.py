@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from dms_admin import apply
-from dms_admin.audit import Actor, audit_record
+from dms_admin.audit import SYSTEM, Actor, audit_record
 from dms_admin.configstore import ChangeResult, Commit, ConfigLockTimeout, ConfigStore, get_store
 from dms_admin.dms import DockerUnavailable, MailServer, get_mailserver
 from dms_admin.jobqueue import JobReport, job_enqueue
@@ -78,6 +78,7 @@ def pending_summary() -> dict[str, object]:
 
 
 def apply_start(*, actor: Actor) -> JobRun:
+    get_mailserver().status()  # unreachable engine or container: refuse now, with the reason
     audit_record(actor=actor, action="apply.start")
     return job_enqueue(kind="apply", func="dms_admin.jobs.apply_job", actor=actor, exclusive=True)
 
@@ -93,10 +94,17 @@ def apply_pending(report: JobReport, *, store: ConfigStore | None = None, mailse
     needs = max(apply.Action[c.action.upper()] for c in pending)
     if needs == apply.Action.RECREATE:
         env = _env_changes(store, pending)
+        before = mailserver.env()
         report.progress(10, "Re-creating the mail container")
         mailserver.recreate(env=env, progress=lambda message: report.progress(None, message))
         report.progress(50, "Waiting for the mail container to be healthy")
-        status = mailserver.wait_healthy(timeout=settings.DMS_APPLY_HEALTH_TIMEOUT)
+        try:
+            status = mailserver.wait_healthy(timeout=settings.DMS_APPLY_HEALTH_TIMEOUT)
+        except DockerUnavailable as failure:
+            _revert_failed_apply(
+                report, store=store, mailserver=mailserver, pending=pending, env_before=before, failure=failure
+            )
+            raise  # unreachable: the revert raises ApplyReverted
         report.set_result(action="recreate", container=status.id[:12], health=status.health or "running")
     else:
         report.progress(30, "Reloading Postfix")
@@ -104,6 +112,56 @@ def apply_pending(report: JobReport, *, store: ConfigStore | None = None, mailse
         report.set_result(action="reload")
     PendingChange.objects.filter(pk__in=[c.pk for c in pending]).delete()
     report.progress(100, f"Applied {len(pending)} change(s).")
+
+
+class ApplyReverted(Exception):
+    """The new configuration did not come up healthy; the previous one was put back."""
+
+
+def _revert_failed_apply(
+    report: JobReport, *, store: ConfigStore, mailserver: MailServer, pending: list[PendingChange],
+    env_before: dict[str, str], failure: Exception,
+) -> None:  # fmt: skip
+    """Put back the files and the container as they were before the apply, and say why."""
+    logs = _last_log_lines(mailserver)
+    report.progress(60, "Not healthy: putting the previous configuration back")
+    firsts: dict[str, str] = {}
+    for change in pending:
+        if change.commit and change.path not in firsts:
+            firsts[change.path] = change.commit
+    with store.change(actor=SYSTEM.name, message="Revert: the applied configuration did not start") as edit:
+        for path, commit in firsts.items():
+            old = store.content_at(f"{commit}^", path)
+            if old is not None and path == "mailserver.env":
+                from dms_admin.redact import unredact_env_text
+
+                old = unredact_env_text(old.decode(), edit.read(path)).encode()
+            if old is None:
+                edit.delete(path)
+            else:
+                edit.write_bytes(path, old)
+    current = mailserver.env()
+    back: dict[str, str | None] = {k: v for k, v in env_before.items() if current.get(k) != v}
+    back.update({k: None for k in current if k not in env_before})
+    mailserver.recreate(env=back, progress=lambda message: report.progress(None, message))
+    report.progress(80, "Waiting for the previous configuration to be healthy")
+    mailserver.wait_healthy(timeout=settings.DMS_APPLY_HEALTH_TIMEOUT)
+    PendingChange.objects.filter(pk__in=[c.pk for c in pending]).delete()
+    revert = edit.result.sha if edit.result else None
+    audit_record(
+        actor=SYSTEM, action="apply.revert", object=", ".join(firsts), commit=revert or "", detail=str(failure)
+    )
+    report.set_result(action="reverted", revert_commit=revert, log=logs)
+    raise ApplyReverted(
+        f"The new configuration did not become healthy ({failure}). The previous configuration was put back "
+        f"and runs again; the changes are undone in the history.\nLast log lines of the failed start:\n{logs}"
+    )
+
+
+def _last_log_lines(mailserver: MailServer, count: int = 30) -> str:
+    with contextlib.suppress(DockerUnavailable):
+        return "\n".join(mailserver.logs(tail=count).splitlines()[-count:])
+    return "(the logs could not be read)"
 
 
 def _env_changes(store: ConfigStore, pending: list[PendingChange]) -> dict[str, str | None] | None:

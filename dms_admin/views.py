@@ -151,8 +151,8 @@ def apply_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             run = services.apply_start(actor=Actor.from_request(request))
-        except JobConflict as exc:
-            messages.error(request, str(exc))
+        except (JobConflict, DockerUnavailable) as exc:
+            messages.error(request, f"Not applied: {exc}")
             return redirect("apply")
         return redirect("job-detail", run_id=run.id)
     return render(request, "dms_admin/apply.html", {"pending": services.pending_summary()})

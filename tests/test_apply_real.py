@@ -10,7 +10,8 @@ from conftest import TEST_HASH
 from dms_admin import services
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
-from dms_admin.dms import get_mailserver
+from dms_admin.dms import DockerUnavailable, get_mailserver
+from dms_admin.jobqueue import JobConflict
 from dms_admin.models import JobRun, PendingChange
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
@@ -82,12 +83,39 @@ def test_an_env_change_is_pending_until_the_apply_job_recreates_the_container(st
     assert not PendingChange.objects.exists()
 
 
-def test_a_failed_apply_is_recorded_and_keeps_the_changes_pending(settings, store: ConfigStore) -> None:
+def test_apply_is_refused_when_the_container_is_missing(settings, store: ConfigStore) -> None:
     result = store.write("dovecot.cf", "mail_max_userip_connections = 50\n", actor="admin", message="dovecot")
     services.change_recorded(result, actor=ADMIN, action="override.update")
     settings.DMS_CONTAINER_NAME = "no-such-container"
+    with pytest.raises(DockerUnavailable, match="not found"):
+        services.apply_start(actor=ADMIN)
+    assert not JobRun.objects.filter(kind="apply").exists()
+    assert PendingChange.objects.filter(path="dovecot.cf").exists()
+
+
+def test_a_setting_that_breaks_the_start_is_reverted(settings, store: ConfigStore) -> None:  # type: ignore[no-untyped-def]
+    settings.DMS_APPLY_HEALTH_TIMEOUT = 12
+    before_env = store.read("mailserver.env")
+    # The settings editor refuses that value, so write it as a hand edit would: DMS panics on it.
+    result = store.write("mailserver.env", before_env + "LOGROTATE_INTERVAL=hourly\n", actor="admin", message="bad")
+    services.change_recorded(result, actor=ADMIN, action="settings.update")
     run = services.apply_start(actor=ADMIN)
     run_jobs()
     run.refresh_from_db()
-    assert run.status == "failed" and "not found" in run.error
-    assert PendingChange.objects.filter(path="dovecot.cf").exists()
+    assert run.status == "failed" and "previous configuration was put back" in run.error
+    assert "LOGROTATE_INTERVAL 'hourly'" in run.error  # the relevant log line is in the report
+    assert run.result["action"] == "reverted"
+    assert store.read("mailserver.env") == before_env  # the file is back, as a new commit
+    assert store.history(limit=1)[0].message.startswith("Revert")
+    status = get_mailserver().status()
+    assert status.healthy
+    assert "LOGROTATE_INTERVAL" not in get_mailserver().env()
+    assert not PendingChange.objects.exists()
+
+
+def test_only_one_apply_at_a_time(store: ConfigStore) -> None:
+    result = store.write("dovecot.cf", "mail_max_userip_connections = 20\n", actor="admin", message="dovecot")
+    services.change_recorded(result, actor=ADMIN, action="override.update")
+    services.apply_start(actor=ADMIN)
+    with pytest.raises(JobConflict):
+        services.apply_start(actor=ADMIN)

@@ -11,7 +11,7 @@ from accounts.models import ApiToken
 from accounts.tokens import token_create
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
-from dms_admin.models import AuditEntry
+from dms_admin.models import AuditEntry, JobRun
 
 pytestmark = pytest.mark.django_db
 
@@ -165,12 +165,13 @@ def test_history_and_rollback_over_the_api(config_dir: Path, store: ConfigStore)
 
 
 def test_apply_and_jobs(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
     api = bearer()
     assert api.get("/api/v1/apply/").json() == {"needs": "none", "changes": []}
-    job = api.post("/api/v1/apply/")
-    assert job.status_code == 202 and job.json()["status"] == "queued" and job.json()["kind"] == "apply"
-    assert api.post("/api/v1/apply/").status_code == 409
-    assert api.get(f"/api/v1/jobs/{job.json()['id']}/").json()["kind"] == "apply"
+    refused = api.post("/api/v1/apply/")
+    assert refused.status_code == 503 and "cannot be reached" in refused.json()["error"]
+    run = JobRun.objects.create(kind="apply")
+    assert api.get(f"/api/v1/jobs/{run.id}/").json()["kind"] == "apply"
     assert api.get("/api/v1/jobs/").json()["count"] == 1
 
 
