@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from dms_admin import views
+from dms_admin import views, views_settings
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,6 +13,8 @@ urlpatterns = [
     path("history/<str:sha>/rollback/", views.history_rollback, name="history-rollback"),
     path("audit/", views.audit_list, name="audit-list"),
     path("apply/", views.apply_view, name="apply"),
+    path("settings/", views_settings.settings_view, name="settings"),
+    path("settings/fix/<str:name>/", views_settings.settings_fix_view, name="settings-fix"),
     path("jobs/<uuid:run_id>/", views.job_detail, name="job-detail"),
     path("mailboxes/", include("accounts.urls")),
     path("domains/", include("accounts.urls_domains")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -10,12 +12,13 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dms_admin import services
+from dms_admin import services, settings_service
 from dms_admin.api.auth import api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.serializers import CommitSerializer, JobSerializer, change_payload, is_dry_run
 from dms_admin.configstore import ConfigStoreError, get_store
 from dms_admin.dms import get_mailserver
+from dms_admin.errors import FieldError
 from dms_admin.models import JobRun
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
@@ -145,3 +148,72 @@ def container(request: Request) -> Response:
             "checked_at": timezone.now(),
         }
     )
+
+
+def _setting_data(row: Any) -> dict[str, Any]:
+    var = row.var
+    return {
+        "name": row.name,
+        "value": None if row.secret else row.value,
+        "set": row.is_set,
+        "default": var.default if var else None,
+        "type": var.type if var else "unknown",
+        "choices": [c for c in var.choices] if var and var.choices else None,
+        "group": var.group if var else None,
+        "help": var.help if var else "",
+        "deprecated": row.deprecated or None,
+    }
+
+
+@extend_schema(
+    methods=["GET"],
+    responses=inline_serializer(
+        "Settings", {"version": serializers.CharField(allow_null=True), "variables": serializers.ListField()}
+    ),
+)
+@extend_schema(
+    methods=["PATCH"],
+    request=inline_serializer("SettingsPatch", {"VAR": serializers.CharField(allow_null=True)}),
+    parameters=[DRY_RUN],
+    responses=inline_serializer("SettingsResult", {"change": serializers.DictField(required=False)}),
+    description='`{"VAR": "value"}`; null removes the variable (DMS then uses its default).',
+)
+@api_view(["GET", "PATCH"])
+def settings_api(request: Request) -> Response:
+    if request.method == "PATCH":
+        result, outcome = settings_service.settings_update(
+            updates=_settings_body(request), actor=api_actor(request), dry_run=is_dry_run(request)
+        )
+        return Response({"files": list(result.files), **change_payload(result, outcome)})
+    version = settings_service.dms_version()
+    rows, problems = settings_service.settings_read(version=version)
+    fixes = [{"name": p.name, "message": p.message, "fix": p.fix} for p in problems]
+    return Response({"version": version, "variables": [_setting_data(r) for r in rows], "deprecations": fixes})
+
+
+@extend_schema(
+    request=inline_serializer("SettingsValidate", {"VAR": serializers.CharField(allow_null=True)}),
+    responses=inline_serializer(
+        "SettingsProblems", {"ok": serializers.BooleanField(), "fields": serializers.DictField()}
+    ),
+)
+@api_view(["POST"])
+def settings_validate(request: Request) -> Response:
+    problems: dict[str, list[str]] = {}
+    for name, value in _settings_body(request).items():
+        try:
+            settings_service.settings_validate({name: value})
+        except FieldError as error:
+            problems[error.field] = [error.message]
+    return Response({"ok": not problems, "fields": problems})
+
+
+def _settings_body(request: Request) -> dict[str, str | None]:
+    if not isinstance(request.data, dict) or not request.data:
+        raise FieldError("settings", 'Send a JSON object like {"ENABLE_CLAMAV": "1"}.')
+    body: dict[str, str | None] = {}
+    for name, value in request.data.items():
+        if value is not None and not isinstance(value, str | int | float):
+            raise FieldError(str(name), f"{name} must be a string (or null to remove it).")
+        body[str(name)] = None if value is None else str(value)
+    return body
