@@ -155,4 +155,8 @@ if __name__ == "__main__":
     print("== web process")
     bench_web_rss()
     print("== accounts")
-    accounts_bench.main()
+    accounts_bench.main()  # also sets Django up for what follows
+    print("== mail container")
+    from bench import container_bench
+
+    container_bench.main()
