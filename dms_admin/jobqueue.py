@@ -35,11 +35,12 @@ def job_enqueue(
         and JobRun.objects.filter(kind=kind, status__in=[JobRun.Status.QUEUED, JobRun.Status.RUNNING]).exists()
     ):
         raise JobConflict(f"A {kind} job is already queued or running.")
-    run = JobRun.objects.create(kind=kind, created_by=actor.name)
+    func_path = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
+    run = JobRun.objects.create(kind=kind, created_by=actor.name, func=func_path, args=list(args), queue=queue)
 
     def enqueue() -> None:
         try:
-            django_rq.get_queue(queue).enqueue(func, str(run.id), *args, job_id=str(run.id), job_timeout=timeout)  # type: ignore[type-var]
+            django_rq.get_queue(queue).enqueue(func_path, str(run.id), *args, job_id=str(run.id), job_timeout=timeout)
         except Exception as exc:  # Redis down: the run must not sit "queued" forever
             log.warning("could not enqueue %s: %s", kind, exc)
             JobRun.objects.filter(pk=run.pk).update(
@@ -49,6 +50,13 @@ def job_enqueue(
 
     transaction.on_commit(enqueue)
     return run
+
+
+def job_retry(*, run: JobRun, actor: Actor) -> JobRun:
+    """Run a failed job again, as a new run with the same function and arguments."""
+    if run.status != JobRun.Status.FAILED or not run.func:
+        raise JobConflict("Only a failed job can be retried.")
+    return job_enqueue(kind=run.kind, func=run.func, args=tuple(run.args), actor=actor, queue=run.queue)
 
 
 class JobReport:
@@ -67,9 +75,15 @@ class JobReport:
         self.run.result.update(result)
 
 
+class JobCancelled(Exception):
+    pass
+
+
 @contextlib.contextmanager
 def job_running(run_id: str) -> Iterator[JobReport]:
     run = JobRun.objects.get(pk=run_id)
+    if run.status != JobRun.Status.QUEUED:
+        raise JobCancelled(f"Run {run_id} is {run.status}, not queued (cancelled?): not started.")
     run.status, run.started_at = JobRun.Status.RUNNING, timezone.now()
     run.save(update_fields=["status", "started_at"])
     report = JobReport(run)

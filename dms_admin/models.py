@@ -23,6 +23,10 @@ class JobRun(models.Model):
     error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
     created_by = models.CharField(max_length=150, blank=True)
+    # What was enqueued, so a failed job can be retried as it was.
+    func = models.CharField(max_length=200, blank=True)
+    args = models.JSONField(default=list, blank=True)
+    queue = models.CharField(max_length=40, default="default")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

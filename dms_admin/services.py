@@ -231,10 +231,13 @@ def job_cancel(*, run: JobRun, actor: Actor) -> None:
     """Cancel a queued job: RQ drops it, the row says who cancelled it."""
     import django_rq
     from django.utils import timezone
+    from redis.exceptions import RedisError
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    with contextlib.suppress(NoSuchJobError):
+    # If Redis is down the job cannot start now; should it come back, job_running sees the row
+    # is no longer queued and does not run it.
+    with contextlib.suppress(NoSuchJobError, RedisError):
         Job.fetch(str(run.id), connection=django_rq.get_connection()).cancel()
     JobRun.objects.filter(pk=run.pk, status=JobRun.Status.QUEUED).update(
         status=JobRun.Status.FAILED, error=f"Cancelled by {actor.name}.", finished_at=timezone.now()

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from dms_admin import views, views_settings
+from dms_admin import views, views_jobs, views_settings
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,7 +15,10 @@ urlpatterns = [
     path("apply/", views.apply_view, name="apply"),
     path("settings/", views_settings.settings_view, name="settings"),
     path("settings/fix/<str:name>/", views_settings.settings_fix_view, name="settings-fix"),
+    path("jobs/", views_jobs.job_list, name="job-list"),
     path("jobs/<uuid:run_id>/", views.job_detail, name="job-detail"),
+    path("jobs/<uuid:run_id>/retry/", views_jobs.job_retry_view, name="job-retry"),
+    path("jobs/<uuid:run_id>/cancel/", views_jobs.job_cancel_view, name="job-cancel"),
     path("mailboxes/", include("accounts.urls")),
     path("domains/", include("accounts.urls_domains")),
     path("me/", include("accounts.urls_self")),

@@ -7,14 +7,16 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dms_admin import services
-from dms_admin.audit import Actor, audit_record, client_ip
+from dms_admin.audit import Actor, audit_csv, audit_filter, audit_record, client_ip
 from dms_admin.configstore import ConfigStoreError, get_store
 from dms_admin.dms import DockerUnavailable, get_mailserver
+from dms_admin.errors import FieldError
 from dms_admin.forms import LoginForm
 from dms_admin.jobqueue import JobConflict
 from dms_admin.models import AuditEntry, JobRun
@@ -136,14 +138,18 @@ def history_rollback(request: HttpRequest, sha: str) -> HttpResponse:
 
 
 @require_GET
-def audit_list(request: HttpRequest) -> HttpResponse:
-    entries = AuditEntry.objects.all()
-    if actor := request.GET.get("actor"):
-        entries = entries.filter(actor=actor)
-    if action := request.GET.get("action"):
-        entries = entries.filter(action__startswith=action)
+def audit_list(request: HttpRequest) -> HttpResponseBase:
+    filters = {k: request.GET.get(k, "") for k in ("actor", "action", "object", "since")}
+    try:
+        entries = audit_filter(AuditEntry.objects.all(), **filters)
+    except FieldError as error:
+        messages.error(request, error.message)
+        filters["since"] = ""
+        entries = audit_filter(AuditEntry.objects.all(), **filters)
+    if request.GET.get("format") == "csv":
+        return audit_csv(entries)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    return render(request, "dms_admin/audit_list.html", {"page": page, "actor": actor or "", "action": action or ""})
+    return render(request, "dms_admin/audit_list.html", {"page": page, **filters})
 
 
 @require_http_methods(["GET", "POST"])

@@ -144,3 +144,39 @@ def test_audit_page_filters(admin_client) -> None:  # type: ignore[no-untyped-de
     AuditEntry.objects.create(actor="bob", via="api", action="login")
     page = admin_client.get(reverse("audit-list"), {"actor": "alice"})
     assert b"history.rollback" in page.content and b"bob" not in page.content
+
+
+def test_pages_carry_a_strict_content_security_policy(admin_client) -> None:  # type: ignore[no-untyped-def]
+    page = admin_client.get(reverse("home"))
+    policy = page["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    assert page["X-Frame-Options"] == "DENY"
+    assert b"<script>" not in page.content and b" style=" not in page.content
+
+
+def test_job_monitor_lists_filters_retries_and_cancels(admin_client) -> None:  # type: ignore[no-untyped-def]
+    failed = JobRun.objects.create(kind="backup", status="failed", error="disk full", func="dms_admin.jobs.apply_job", args=[])
+    queued = JobRun.objects.create(kind="apply", status="queued")
+    page = admin_client.get(reverse("job-list"))
+    assert b"disk full" in page.content and b"Retry" in page.content and b"Cancel" in page.content
+    assert b"disk full" not in admin_client.get(reverse("job-list"), {"kind": "apply"}).content
+    live = admin_client.get(reverse("job-list"), HTTP_HX_REQUEST="true")
+    assert b"<html" not in live.content and b'hx-trigger="every 2s"' in live.content  # a queued job: keep polling
+    retried = admin_client.post(reverse("job-retry", args=[failed.id]))
+    new = JobRun.objects.exclude(pk__in=[failed.pk, queued.pk]).get()
+    assert retried["Location"] == reverse("job-detail", args=[new.id]) and new.func == failed.func
+    admin_client.post(reverse("job-cancel", args=[queued.id]))
+    queued.refresh_from_db()
+    assert queued.status == "failed" and "Cancelled by admin" in queued.error
+    assert admin_client.get(reverse("job-retry", args=[failed.id])).status_code == 405
+
+
+def test_audit_csv_export_and_date_filter(admin_client) -> None:  # type: ignore[no-untyped-def]
+    AuditEntry.objects.create(actor="alice", via="panel", action="mailbox.create", object="=cmd|evil")
+    csv_page = admin_client.get(reverse("audit-list"), {"actor": "alice", "format": "csv"})
+    body = b"".join(csv_page.streaming_content).decode()
+    assert csv_page["Content-Type"] == "text/csv" and body.startswith("at,actor,via,ip,action,object,commit")
+    assert "'=cmd|evil" in body  # no formula injection into spreadsheets
+    assert b"mailbox.create" not in admin_client.get(reverse("audit-list"), {"since": "2999-01-01"}).content
+    bad = admin_client.get(reverse("audit-list"), {"since": "yesterday"})
+    assert bad.status_code == 200 and b"YYYY-MM-DD" in bad.content

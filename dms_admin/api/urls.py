@@ -21,6 +21,7 @@ urlpatterns = [
     path("relays/", api_relays.relay_list, name="api-relay-list"),
     path("relays/<str:domain>/", api_relays.relay_detail, name="api-relay-detail"),
     path("restrictions/", api_relays.restriction_list, name="api-restriction-list"),
+    path("audit/", views.audit, name="api-audit"),
     path("history/", views.history_list, name="api-history-list"),
     path("history/<str:sha>/", views.history_detail, name="api-history-detail"),
     path("history/<str:sha>/rollback/", views.history_rollback, name="api-history-rollback"),

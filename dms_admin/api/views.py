@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -15,11 +16,13 @@ from rest_framework.response import Response
 from dms_admin import services, settings_service
 from dms_admin.api.auth import api_actor
 from dms_admin.api.errors import error_response
+from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import CommitSerializer, JobSerializer, change_payload, is_dry_run
+from dms_admin.audit import audit_csv, audit_filter
 from dms_admin.configstore import ConfigStoreError, get_store
 from dms_admin.dms import get_mailserver
 from dms_admin.errors import FieldError
-from dms_admin.models import JobRun
+from dms_admin.models import AuditEntry, JobRun
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
@@ -217,3 +220,27 @@ def _settings_body(request: Request) -> dict[str, str | None]:
             raise FieldError(str(name), f"{name} must be a string (or null to remove it).")
         body[str(name)] = None if value is None else str(value)
     return body
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("actor", str), OpenApiParameter("action", str), OpenApiParameter("since", str),
+        OpenApiParameter("format", str, description="csv for a CSV download"),
+    ],
+    responses=inline_serializer("AuditEntry", {"at": serializers.DateTimeField(), "actor": serializers.CharField()}),
+)  # fmt: skip
+@api_view(["GET"])
+def audit(request: Request) -> Response | StreamingHttpResponse:
+    entries = audit_filter(
+        AuditEntry.objects.all(),
+        actor=request.query_params.get("actor", ""),
+        action=request.query_params.get("action", ""),
+        object=request.query_params.get("object", ""),
+        since=request.query_params.get("since", ""),
+    )
+    if request.query_params.get("format") == "csv":
+        return audit_csv(entries)
+    paginator = Pagination()
+    page = paginator.paginate_queryset(entries, request) or []
+    fields = ("at", "actor", "via", "ip", "action", "object", "commit")
+    return paginator.get_paginated_response([{f: getattr(e, f) for f in fields} for e in page])

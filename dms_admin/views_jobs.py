@@ -1,0 +1,59 @@
+"""The job monitor: every background job, with live progress, retry and cancel."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from dms_admin import services
+from dms_admin.audit import Actor
+from dms_admin.jobqueue import JobConflict, job_retry
+from dms_admin.models import JobRun
+
+
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    runs = JobRun.objects.all()
+    kind, state = request.GET.get("kind", ""), request.GET.get("status", "")
+    if kind:
+        runs = runs.filter(kind=kind)
+    if state:
+        runs = runs.filter(status=state)
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    kinds = JobRun.objects.order_by("kind").values_list("kind", flat=True).distinct()
+    live = any(not run.finished for run in page.object_list)
+    context = {
+        "page": page,
+        "kind": kind,
+        "status": state,
+        "kinds": kinds,
+        "statuses": JobRun.Status.values,
+        "live": live,
+    }
+    template = "dms_admin/_job_table.html" if request.headers.get("HX-Request") else "dms_admin/job_list.html"
+    return render(request, template, context)
+
+
+@require_POST
+def job_retry_view(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = get_object_or_404(JobRun, pk=run_id)
+    try:
+        new = job_retry(run=run, actor=Actor.from_request(request))
+    except JobConflict as error:
+        messages.error(request, str(error))
+        return redirect("job-list")
+    return redirect("job-detail", run_id=new.id)
+
+
+@require_POST
+def job_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = get_object_or_404(JobRun, pk=run_id)
+    if run.status != JobRun.Status.QUEUED:
+        messages.error(request, f"Only a queued job can be cancelled; this one is {run.status}.")
+    else:
+        services.job_cancel(run=run, actor=Actor.from_request(request))
+        messages.success(request, "Job cancelled.")
+    return redirect("job-list")
