@@ -15,7 +15,7 @@ from accounts.validation import normalize_address
 from dms_admin.api.auth import allowed_domain, api_actor, api_token
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
-from dms_admin.api.serializers import ChangeSerializer, JobSerializer, change_payload, is_dry_run
+from dms_admin.api.serializers import ChangeSerializer, JobSerializer, change_payload, is_dry_run, paginated
 from dms_admin.errors import FieldError
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
@@ -72,7 +72,7 @@ def _find(request: Request, address: str) -> services.Mailbox | None:
 @extend_schema(
     methods=["GET"],
     parameters=[OpenApiParameter("search", str), OpenApiParameter("domain", str)],
-    responses=MailboxSerializer(many=True),
+    responses=paginated(MailboxSerializer, "PaginatedMailboxList"),
 )
 @extend_schema(
     methods=["POST"],
@@ -214,7 +214,7 @@ def _saved_payload(saved: services.Saved) -> dict[str, Any]:
 @extend_schema(
     methods=["GET"],
     parameters=[OpenApiParameter("search", str), OpenApiParameter("domain", str)],
-    responses=AliasResultSerializer(many=True),
+    responses=paginated(AliasResultSerializer, "PaginatedAliasList"),
 )
 @extend_schema(methods=["POST"], request=AliasSerializer, parameters=[DRY_RUN], responses={201: AliasResultSerializer})
 @api_view(["GET", "POST"])
@@ -289,7 +289,7 @@ def _regexp_data(entry: Any) -> dict[str, Any]:
     }
 
 
-@extend_schema(methods=["GET"], responses=RegexpAliasResultSerializer(many=True))
+@extend_schema(methods=["GET"], responses=paginated(RegexpAliasResultSerializer, "PaginatedRegexpAliasList"))
 @extend_schema(
     methods=["POST"], request=RegexpAliasSerializer, parameters=[DRY_RUN], responses={201: RegexpAliasResultSerializer}
 )

@@ -15,7 +15,7 @@ from accounts.dnsrecords import DnsRecord
 from dms_admin.api.auth import allowed_domain, api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
-from dms_admin.api.serializers import ChangeSerializer, change_payload, is_dry_run
+from dms_admin.api.serializers import ChangeSerializer, change_payload, is_dry_run, paginated
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
@@ -98,7 +98,9 @@ def _not_found(domain: str) -> Response:
     return error_response(f"There is no domain {domain} (no mailbox or alias uses it).", status.HTTP_404_NOT_FOUND)
 
 
-@extend_schema(parameters=[OpenApiParameter("search", str)], responses=DomainSerializer(many=True))
+@extend_schema(
+    parameters=[OpenApiParameter("search", str)], responses=paginated(DomainSerializer, "PaginatedDomainList")
+)
 @api_view(["GET"])
 def domain_list(request: Request) -> Response:
     found = [

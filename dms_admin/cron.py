@@ -2,7 +2,9 @@
 
 from rq import cron
 
+from backups.jobs import dispatch_due_backups
 from dms_admin.jobs import housekeeping_job
 
 # Every minute: commit hand edits promptly, so history shows who-did-what even between writes.
 cron.register(housekeeping_job, "default", cron="* * * * *", job_timeout=120, name="housekeeping")
+cron.register(dispatch_due_backups, "default", cron="* * * * *", job_timeout=120, name="backup-dispatch")

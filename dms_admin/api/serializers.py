@@ -53,3 +53,32 @@ def change_payload(result: ChangeResult, outcome: ChangeOutcome | None) -> dict[
 
 def is_dry_run(request: Any) -> bool:
     return str(request.query_params.get("dry_run", "")).lower() in ("1", "true", "yes")
+
+
+_paginated: dict[str, type[serializers.Serializer]] = {}
+
+
+def paginated(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
+    """The schema of a page of `item`s: {"count", "next", "previous", "results": [...]}."""
+    if name not in _paginated:
+        _paginated[name] = type(
+            name,
+            (serializers.Serializer,),
+            {
+                "count": serializers.IntegerField(),
+                "next": serializers.CharField(allow_null=True),
+                "previous": serializers.CharField(allow_null=True),
+                "results": item(many=True),
+            },
+        )
+    return _paginated[name]
+
+
+class AuditEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    actor = serializers.CharField()
+    via = serializers.CharField()
+    ip = serializers.CharField(allow_null=True)
+    action = serializers.CharField()
+    object = serializers.CharField(allow_blank=True)
+    commit = serializers.CharField(allow_blank=True)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
@@ -22,6 +22,7 @@ urlpatterns = [
     path("relays/<str:domain>/", api_relays.relay_detail, name="api-relay-detail"),
     path("restrictions/", api_relays.restriction_list, name="api-restriction-list"),
     path("audit/", views.audit, name="api-audit"),
+    path("backups/", include("backups.api_urls")),
     path("history/", views.history_list, name="api-history-list"),
     path("history/<str:sha>/", views.history_detail, name="api-history-detail"),
     path("history/<str:sha>/rollback/", views.history_rollback, name="api-history-rollback"),
@@ -32,4 +33,6 @@ urlpatterns = [
     path("jobs/", views.job_list, name="api-job-list"),
     path("jobs/<uuid:run_id>/", views.job_detail, name="api-job-detail"),
     path("jobs/<uuid:run_id>/cancel/", views.job_cancel, name="api-job-cancel"),
+    # Last: anything else under /api/v1/ is a JSON 404.
+    re_path(r"^(?P<path>.*)$", views.not_found),
 ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -17,7 +18,14 @@ from dms_admin import services, settings_service
 from dms_admin.api.auth import api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
-from dms_admin.api.serializers import CommitSerializer, JobSerializer, change_payload, is_dry_run
+from dms_admin.api.serializers import (
+    AuditEntrySerializer,
+    CommitSerializer,
+    JobSerializer,
+    change_payload,
+    is_dry_run,
+    paginated,
+)
 from dms_admin.audit import audit_csv, audit_filter
 from dms_admin.configstore import ConfigStoreError, get_store
 from dms_admin.dms import get_mailserver
@@ -28,7 +36,7 @@ DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is wri
 
 
 @extend_schema(
-    responses=CommitSerializer(many=True),
+    responses=paginated(CommitSerializer, "PaginatedCommitList"),
     parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
 )
 @api_view(["GET"])
@@ -99,7 +107,7 @@ def apply(request: Request) -> Response:
     return Response({"needs": summary["needs"], "changes": changes})
 
 
-@extend_schema(responses=JobSerializer(many=True))
+@extend_schema(responses=paginated(JobSerializer, "PaginatedJobList"))
 @api_view(["GET"])
 def job_list(request: Request) -> Response:
     runs = JobRun.objects.all()
@@ -227,7 +235,10 @@ def _settings_body(request: Request) -> dict[str, str | None]:
         OpenApiParameter("actor", str), OpenApiParameter("action", str), OpenApiParameter("since", str),
         OpenApiParameter("format", str, description="csv for a CSV download"),
     ],
-    responses=inline_serializer("AuditEntry", {"at": serializers.DateTimeField(), "actor": serializers.CharField()}),
+    responses={
+        (200, "application/json"): paginated(AuditEntrySerializer, "PaginatedAuditList"),
+        (200, "text/csv"): str,
+    },
 )  # fmt: skip
 @api_view(["GET"])
 def audit(request: Request) -> Response | StreamingHttpResponse:
@@ -244,3 +255,9 @@ def audit(request: Request) -> Response | StreamingHttpResponse:
     page = paginator.paginate_queryset(entries, request) or []
     fields = ("at", "actor", "via", "ip", "action", "object", "commit")
     return paginator.get_paginated_response([{f: getattr(e, f) for f in fields} for e in page])
+
+
+@csrf_exempt  # it changes nothing; without this a POST would get CSRF's HTML 403 instead
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Unknown API paths answer in the API's error shape, not with an HTML page."""
+    return JsonResponse({"error": "There is no such API path.", "fields": {}}, status=404)

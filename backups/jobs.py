@@ -1,0 +1,133 @@
+"""RQ jobs of the backups app: thin, ids in, one service call, progress on the JobRun row."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import django_rq
+from croniter import croniter
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backups import services
+from backups.archive import Progress
+from backups.models import BackupPolicy
+from dms_admin.audit import SYSTEM, Actor
+from dms_admin.jobqueue import JobReport, job_running
+from dms_admin.models import JobRun
+
+log = logging.getLogger(__name__)
+
+# A due run found up to this late (the dispatcher was down, a slow minute) is still started once.
+CATCH_UP = timedelta(minutes=10)
+SCHEDULE_NAMESPACE = uuid.UUID("6f0e8f2c-5d1b-4f0a-9f5e-2b7d4c1a9e31")
+
+
+def _reporter(report: JobReport, verb: str) -> Callable[[Progress], None]:
+    def progress(state: Progress) -> None:
+        report.progress(min(state.percent, 99), state.message(verb))
+
+    return progress
+
+
+def backup_job(run_id: str, policy_id: int) -> None:
+    with job_running(run_id) as report:
+        report.progress(0, "Listing the files to back up")
+        archive = services.backup_run(policy_id=policy_id, run_id=run_id, progress=_reporter(report, "Backed up"))
+        report.set_result(
+            archive=archive.pk, path=archive.path, kind=archive.kind, size=archive.size,
+            files=archive.file_count, duration=round(archive.duration, 2),
+        )  # fmt: skip
+        report.progress(99, "Applying the retention rules")
+    # Retention only after the run above is recorded as succeeded (services check that).
+    removed = services.policy_prune(policy_id=policy_id)
+    if removed:
+        run = JobRun.objects.get(pk=run_id)
+        run.result["pruned"] = removed
+        run.message = f"Backup written; retention removed {len(removed)} old archive(s)."
+        run.save(update_fields=["result", "message"])
+
+
+def verify_job(run_id: str, archive_id: int) -> None:
+    with job_running(run_id) as report:
+        services.archive_verify(archive_id=archive_id, progress=_reporter(report, "Verified"))
+        report.progress(100, "Every checksum matches.")
+
+
+def prune_job(run_id: str, policy_id: int) -> None:
+    with job_running(run_id) as report:
+        removed = services.policy_prune(policy_id=policy_id)
+        report.set_result(pruned=removed)
+        report.progress(100, f"Removed {len(removed)} archive(s).")
+
+
+def restore_job(
+    run_id: str, archive_id: int, scope: str, mailbox: str, dry_run: bool, actor_name: str, actor_via: str
+) -> None:
+    with job_running(run_id) as report:
+        report.progress(0, "Comparing the backup with the disk")
+        result = services.archive_restore(
+            archive_id=archive_id, scope=scope, mailbox=mailbox, dry_run=dry_run,
+            actor=Actor(name=actor_name, via=actor_via), progress=_reporter(report, "Restored"),
+        )  # fmt: skip
+        report.set_result(**result)
+        counts = result["preview"]["counts"]
+        verb = "Would restore" if dry_run else "Restored"
+        report.progress(100, f"{verb} {counts['create']} new and {counts['overwrite']} changed file(s).")
+
+
+# ---- schedule ------------------------------------------------------------------------------------
+
+
+def due_minute(cron: str, tz: str, now: datetime) -> datetime | None:
+    """The scheduled minute (UTC) a run is due for at `now`, or None."""
+    local_now = now.astimezone(ZoneInfo(tz)).replace(second=0, microsecond=0)
+    it = croniter(cron, local_now + timedelta(minutes=1))
+    scheduled: datetime = it.get_prev(datetime)
+    if now - scheduled > CATCH_UP:
+        return None
+    return scheduled.astimezone(ZoneInfo("UTC"))
+
+
+def schedule_run_id(policy_id: int, minute: datetime) -> uuid.UUID:
+    return uuid.uuid5(SCHEDULE_NAMESPACE, f"backup:{policy_id}:{minute:%Y%m%d%H%M}")
+
+
+def dispatch_due_backups(now: datetime | None = None) -> list[str]:
+    """Run by rqcron every minute. The run's id is derived from policy and minute: never twice."""
+    now = now or timezone.now()
+    started = []
+    for policy in BackupPolicy.objects.filter(enabled=True):
+        minute = due_minute(policy.cron, policy.timezone, now)
+        if minute is None:
+            continue
+        run_id = schedule_run_id(policy.pk, minute)
+        if JobRun.objects.filter(pk=run_id).exists():
+            continue
+        if services._active_run(policy.pk) is not None:
+            log.warning("backup of %s due at %s skipped: the previous run has not ended", policy.name, minute)
+            continue
+        try:
+            with transaction.atomic():
+                run = JobRun.objects.create(
+                    id=run_id, kind="backup", created_by=SYSTEM.name, result={"policy": policy.pk}
+                )
+        except IntegrityError:  # another dispatcher got there first
+            continue
+        job_id = f"backup-{policy.pk}-{minute:%Y%m%d%H%M}"
+        try:
+            django_rq.get_queue("backups").enqueue(
+                "backups.jobs.backup_job", str(run.id), policy.pk, job_id=job_id, job_timeout=6 * 3600
+            )
+        except Exception as exc:  # Redis down: the run must not sit "queued" forever
+            JobRun.objects.filter(pk=run.pk).update(
+                status=JobRun.Status.FAILED, error=f"The job queue (Redis) cannot be reached: {exc}",
+                finished_at=timezone.now(),
+            )  # fmt: skip
+            continue
+        started.append(str(run.id))
+    return started

@@ -1,0 +1,407 @@
+"""Backup policies, runs, verify, prune, download and restore: every caller goes through here."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from backups import archive as arc
+from backups import retention
+from backups.models import BackupArchive, BackupPolicy
+from dms_admin.audit import Actor, audit_record
+from dms_admin.errors import Conflict, FieldError
+from dms_admin.jobqueue import job_enqueue
+from dms_admin.models import JobRun
+
+ACTIVE = (JobRun.Status.QUEUED, JobRun.Status.RUNNING)
+POLICY_KINDS = ("backup", "prune", "restore")
+MAX_CHAIN = 6  # incrementals after a full before the next full: restores stay quick
+SCOPES = ("all", "mailbox", "config")
+POLICY_FIELDS = (
+    "name", "include_mail", "include_state", "include_config", "destination", "cron", "timezone", "compression",
+    "incremental", "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "max_age_days", "enabled",
+)  # fmt: skip
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
+
+Report = Callable[[arc.Progress], None]
+
+
+def source_roots(include: list[str] | None = None) -> dict[str, Path]:
+    roots = {
+        "mail": Path(settings.DMS_MAIL_DIR),
+        "state": Path(settings.DMS_STATE_DIR),
+        "config": Path(settings.DMS_CONFIG_DIR),
+    }
+    return {k: v for k, v in roots.items() if include is None or k in include}
+
+
+# ---- policies ------------------------------------------------------------------------------------
+
+
+def _validate(values: dict[str, Any]) -> None:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,59}", values.get("name") or ""):
+        raise FieldError("name", "Use lower-case letters, digits and dashes (it goes into the file names).")
+    if not any(values.get(f"include_{n}") for n in ("mail", "state", "config")):
+        raise FieldError("include", "Include at least one of mail, state and config.")
+    dest = Path(values.get("destination") or "")
+    if not dest.is_absolute():
+        raise FieldError("destination", "Give an absolute folder path on the backup volume.")
+    if not dest.is_dir() or not os.access(dest, os.W_OK):
+        raise FieldError("destination", f"{dest} is not a folder dms-admin can write to.")
+    for root in source_roots().values():
+        resolved, root_resolved = dest.resolve(), root.resolve()
+        if resolved == root_resolved or root_resolved in resolved.parents:
+            raise FieldError("destination", f"The destination must not be inside {root}, which is backed up.")
+    if not croniter.is_valid(values.get("cron") or ""):
+        raise FieldError("cron", "Not a valid cron expression (five fields, like 30 3 * * *).")
+    try:
+        ZoneInfo(values.get("timezone") or "")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise FieldError("timezone", "Not a known time zone, like Europe/Berlin or UTC.") from exc
+    if values.get("compression") not in BackupPolicy.Compression.values:
+        raise FieldError("compression", "Choose gzip or zstd.")
+    if values["compression"] == "zstd" and not shutil.which("zstd"):
+        raise FieldError("compression", "zstd is not installed here; use gzip.")
+
+
+def policy_create(*, actor: Actor, **values: Any) -> BackupPolicy:
+    policy = BackupPolicy()
+    return _policy_save(policy, values, actor=actor, action="backup.policy-create")
+
+
+def policy_update(*, policy: BackupPolicy, actor: Actor, **values: Any) -> BackupPolicy:
+    return _policy_save(policy, values, actor=actor, action="backup.policy-update")
+
+
+def _policy_save(policy: BackupPolicy, values: dict[str, Any], *, actor: Actor, action: str) -> BackupPolicy:
+    unknown = set(values) - set(POLICY_FIELDS)
+    if unknown:
+        raise FieldError(sorted(unknown)[0], "Unknown field.")
+    merged = {f: getattr(policy, f) for f in POLICY_FIELDS} | values
+    _validate(merged)
+    if BackupPolicy.objects.filter(name=merged["name"]).exclude(pk=policy.pk).exists():
+        raise Conflict("name", f"A policy named {merged['name']} exists already.")
+    for field, value in merged.items():
+        setattr(policy, field, value)
+    policy.save()
+    audit_record(actor=actor, action=action, object=policy.name)
+    return policy
+
+
+def policy_delete(*, policy: BackupPolicy, actor: Actor) -> None:
+    if policy.archives.exists():
+        raise Conflict(None, f"{policy.name} still has archives; disable it instead, or let retention remove them.")
+    audit_record(actor=actor, action="backup.policy-delete", object=policy.name)
+    policy.delete()
+
+
+# ---- backup --------------------------------------------------------------------------------------
+
+
+def _active_run(policy_id: int) -> JobRun | None:
+    return JobRun.objects.filter(kind__in=POLICY_KINDS, status__in=ACTIVE, result__policy=policy_id).first()
+
+
+def _enqueue(*, kind: str, func: str, args: tuple[Any, ...], policy: BackupPolicy, actor: Actor) -> JobRun:
+    with transaction.atomic():
+        BackupPolicy.objects.select_for_update().get(pk=policy.pk)  # one starter at a time per policy
+        active = _active_run(policy.pk)
+        if active is not None:
+            raise Conflict(None, f"A {active.kind} of {policy.name} is already {active.status}; wait for it to end.")
+        run = job_enqueue(kind=kind, func=func, args=args, actor=actor, queue="backups")
+        run.result = {"policy": policy.pk}
+        run.save(update_fields=["result"])
+    return run
+
+
+def backup_start(*, policy: BackupPolicy, actor: Actor) -> JobRun:
+    dest = Path(policy.destination)
+    if not dest.is_dir():
+        raise FieldError("destination", f"The backup folder {dest} is not there (is the volume mounted?).")
+    last = policy.archives.filter(safety=False).order_by("-created_at").first()
+    if last is not None:  # quick refusal before queueing; the job checks again with exact numbers
+        arc.check_free_space(dest, min(last.size, arc.estimate_needed(last.source_bytes, None)) // 2)
+    run = _enqueue(kind="backup", func="backups.jobs.backup_job", args=(policy.pk,), policy=policy, actor=actor)
+    audit_record(actor=actor, action="backup.start", object=policy.name)
+    return run
+
+
+@contextlib.contextmanager
+def _policy_lock(policy: BackupPolicy) -> Iterator[None]:
+    """Across workers and hosts sharing the volume: one writer per policy, whatever the queue did."""
+    path = Path(policy.destination) / f".dms-admin-policy-{policy.pk}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise Conflict(None, f"Another backup or restore of {policy.name} is running.") from exc
+        yield
+    finally:
+        os.close(fd)
+
+
+def _parent_for(policy: BackupPolicy) -> BackupArchive | None:
+    if not policy.incremental:
+        return None
+    newest = policy.archives.filter(safety=False).order_by("-created_at", "-id").first()
+    if newest is None or not Path(newest.manifest_path).exists():
+        return None
+    if len(archive_chain(newest)) > MAX_CHAIN:
+        return None
+    return newest
+
+
+def _free_name(dest: Path, stem: str, compression: str) -> str:
+    """`stem.tar.gz`, or `stem-2.tar.gz`… when two runs fall into the same second."""
+    for n in range(1, 100):
+        name = f"{stem}{'' if n == 1 else f'-{n}'}{arc.suffix_for(compression)}"
+        if not (dest / name).exists() and not BackupArchive.objects.filter(path=str(dest / name)).exists():
+            return name
+    raise Conflict(None, f"Too many archives named {stem} in {dest}.")
+
+
+def backup_run(*, policy_id: int, run_id: str | None = None, progress: Report | None = None) -> BackupArchive:
+    policy = BackupPolicy.objects.get(pk=policy_id)
+    dest = Path(policy.destination)
+    with _policy_lock(policy):
+        parent = _parent_for(policy)
+        kind = BackupArchive.Kind.INCREMENTAL if parent else BackupArchive.Kind.FULL
+        created = timezone.now().astimezone(UTC).replace(microsecond=0)
+        name = _free_name(
+            dest, f"{policy.name}-{created:%Y%m%dT%H%M%SZ}-{'incr' if parent else 'full'}", policy.compression
+        )
+        last_full = policy.archives.filter(kind="full", safety=False, source_bytes__gt=0).order_by("-created_at")
+        ratio = (last_full[0].size / last_full[0].source_bytes) if last_full else None
+        started = time.monotonic()
+        manifest = arc.write_archive(
+            dest=dest, name=name, roots=source_roots(policy.include), compression=policy.compression, kind=kind,
+            parent=arc.Manifest.load(Path(parent.manifest_path)) if parent else None,
+            created_at=created.isoformat(), progress=progress, ratio=ratio,
+        )  # fmt: skip
+        held = manifest.held
+        archive = BackupArchive.objects.create(
+            policy=policy, path=str(dest / name), manifest_path=str(dest / arc.manifest_name(name)),
+            created_at=created, kind=kind, parent=parent, size=manifest.size,
+            source_bytes=sum(e.size for e in held), file_count=sum(1 for e in held if e.type == "file"),
+            duration=time.monotonic() - started, sha256=manifest.sha256,
+            run=JobRun.objects.filter(pk=run_id).first() if run_id else None,
+        )  # fmt: skip
+    return archive
+
+
+# ---- verify --------------------------------------------------------------------------------------
+
+
+def verify_start(*, archive: BackupArchive, actor: Actor) -> JobRun:
+    if JobRun.objects.filter(kind="verify", status__in=ACTIVE, result__archive=archive.pk).exists():
+        raise Conflict(None, "This archive is already being verified.")
+    run = job_enqueue(kind="verify", func="backups.jobs.verify_job", args=(archive.pk,), actor=actor, queue="backups")
+    run.result = {"archive": archive.pk, "policy": archive.policy_id}
+    run.save(update_fields=["result"])
+    audit_record(actor=actor, action="backup.verify", object=archive.path)
+    return run
+
+
+def archive_verify(*, archive_id: int, progress: Report | None = None) -> list[str]:
+    """Every checksum checked; raises with the damaged files named, else marks it verified."""
+    archive = BackupArchive.objects.get(pk=archive_id)
+    path = Path(archive.path)
+    if not path.exists():
+        raise arc.ArchiveError(f"{path} is missing from the backup volume.")
+    manifest = arc.Manifest.load(Path(archive.manifest_path))
+    if manifest.sha256 != archive.sha256:
+        raise arc.ArchiveError(f"The manifest of {path.name} does not belong to this archive.")
+    problems = arc.verify_archive(path, manifest, progress)
+    if problems:
+        BackupArchive.objects.filter(pk=archive.pk).update(verified_at=None)
+        shown = "; ".join(problems[:20])
+        raise arc.ArchiveError(f"{path.name} failed verification ({len(problems)} problems): {shown}")
+    BackupArchive.objects.filter(pk=archive.pk).update(verified_at=timezone.now())
+    return problems
+
+
+# ---- retention -----------------------------------------------------------------------------------
+
+
+def prune_start(*, policy: BackupPolicy, actor: Actor) -> JobRun:
+    return _enqueue(kind="prune", func="backups.jobs.prune_job", args=(policy.pk,), policy=policy, actor=actor)
+
+
+def policy_prune(*, policy_id: int, now: datetime | None = None) -> list[str]:
+    """Delete what the policy no longer keeps; only after its newest backup succeeded."""
+    policy = BackupPolicy.objects.get(pk=policy_id)
+    newest_backup = JobRun.objects.filter(kind="backup", result__policy=policy.pk).exclude(status__in=ACTIVE).first()
+    if newest_backup is not None and newest_backup.status != JobRun.Status.SUCCEEDED:
+        raise Conflict(None, f"The last backup of {policy.name} failed; nothing is pruned until one succeeds.")
+    archives = list(policy.archives.all())
+    if not archives:
+        return []
+    now = now or timezone.now()
+    regular = [a for a in archives if not a.safety]
+    facts = [retention.ArchiveFacts(a.id, a.created_at, a.verified_at is not None, a.parent_id) for a in regular]
+    rules = retention.Rules(
+        policy.keep_last, policy.keep_daily, policy.keep_weekly, policy.keep_monthly, policy.max_age_days
+    )
+    doomed = set(retention.to_delete(facts, rules, now=now, tz=ZoneInfo(policy.timezone)))
+    if policy.max_age_days:  # safety copies only age out
+        limit = now.timestamp() - policy.max_age_days * 86400
+        doomed |= {a.id for a in archives if a.safety and a.created_at.timestamp() < limit}
+    removed = []
+    # children first, so a PROTECT foreign key never trips
+    for archive in sorted((a for a in archives if a.id in doomed), key=lambda a: a.created_at, reverse=True):
+        for path in (Path(archive.path), Path(archive.manifest_path)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        archive.delete()
+        removed.append(archive.path)
+    return removed
+
+
+# ---- restore -------------------------------------------------------------------------------------
+
+
+def archive_chain(archive: BackupArchive) -> list[BackupArchive]:
+    """The full archive first, then each incremental down to `archive`."""
+    chain = [archive]
+    while chain[-1].parent_id is not None:
+        chain.append(BackupArchive.objects.get(pk=chain[-1].parent_id))
+    return list(reversed(chain))
+
+
+def _scope_prefix(scope: str, mailbox: str) -> str:
+    if scope not in SCOPES:
+        raise FieldError("scope", "Choose all, mailbox or config.")
+    if scope == "config":
+        return "config"
+    if scope == "mailbox":
+        if not _ADDRESS.match(mailbox or ""):
+            raise FieldError("mailbox", "Give the mailbox address, like user@example.com.")
+        local, _, domain = mailbox.lower().partition("@")
+        return f"mail/{domain}/{local}"
+    return ""
+
+
+def restore_start(*, archive: BackupArchive, scope: str, mailbox: str = "", dry_run: bool, actor: Actor) -> JobRun:
+    prefix = _scope_prefix(scope, mailbox)
+    manifest = arc.Manifest.load(Path(archive.manifest_path))
+    if prefix and not any(arc._in_scope(e.path, prefix) for e in manifest.entries):
+        field = "mailbox" if scope == "mailbox" else "scope"
+        raise FieldError(field, f"This archive holds nothing for {mailbox or scope}.")
+    run = _enqueue(
+        kind="restore", func="backups.jobs.restore_job",
+        args=(archive.pk, scope, mailbox, dry_run, actor.name, actor.via), policy=archive.policy, actor=actor,
+    )  # fmt: skip
+    run.result = {**run.result, "archive": archive.pk, "scope": scope, "mailbox": mailbox, "dry_run": dry_run}
+    run.save(update_fields=["result"])
+    audit_record(actor=actor, action="backup.restore-preview" if dry_run else "backup.restore", object=archive.path)
+    return run
+
+
+def restore_preview(*, archive: BackupArchive, scope: str, mailbox: str = "") -> arc.Preview:
+    prefix = _scope_prefix(scope, mailbox)
+    manifest = arc.Manifest.load(Path(archive.manifest_path))
+    entries = [e for e in manifest.entries if arc._in_scope(e.path, prefix)]
+    roots = source_roots([r for r in ("mail", "state", "config") if r in manifest.roots])
+    return arc.preview(entries, roots, prefix)
+
+
+def archive_restore(
+    *, archive_id: int, scope: str, mailbox: str = "", dry_run: bool, actor: Actor, progress: Report | None = None
+) -> dict[str, Any]:
+    archive = BackupArchive.objects.select_related("policy").get(pk=archive_id)
+    plan = restore_preview(archive=archive, scope=scope, mailbox=mailbox)
+    result: dict[str, Any] = {"preview": plan.as_dict()}
+    if dry_run:
+        return result
+    manifest = arc.Manifest.load(Path(archive.manifest_path))
+    chain = archive_chain(archive)
+    entries = manifest.by_path()
+    changing = set(plan.create) | set(plan.overwrite)
+    prefix = _scope_prefix(scope, mailbox)
+    dirs = {e.path for e in entries.values() if e.type == "dir" and arc._in_scope(e.path, prefix)}
+    roots = source_roots(list(manifest.roots))
+    with _policy_lock(archive.policy):
+        if plan.overwrite:
+            safety = _safety_backup(archive.policy, set(plan.overwrite), roots)
+            result["safety_archive"] = safety.path
+        state = arc.Progress(files_total=len(changing), bytes_total=sum(entries[p].size for p in changing))
+        files_roots = {k: v for k, v in roots.items() if k != "config"}
+        for link in chain:
+            wanted = {p for p in changing | dirs if entries[p].archive == Path(link.path).name}
+            wanted = {p for p in wanted if not p.startswith("config/") and p != "config"}
+            if wanted:
+                arc.extract(
+                    archive=Path(link.path), compression=link.policy.compression, roots=files_roots,
+                    wanted=wanted, progress=progress, state=state,
+                )  # fmt: skip
+        config_files = sorted(p for p in changing if p.startswith("config/") and entries[p].type == "file")
+        if config_files:
+            result["config"] = _restore_config(chain, entries, config_files, actor=actor, archive=archive)
+    result["restored"] = len(changing)
+    return result
+
+
+def _safety_backup(policy: BackupPolicy, paths: set[str], roots: dict[str, Path]) -> BackupArchive:
+    created = timezone.now().astimezone(UTC)
+    dest = Path(policy.destination)
+    name = _free_name(dest, f"{policy.name}-{created:%Y%m%dT%H%M%SZ}-before-restore", "gzip")
+    started = time.monotonic()
+    manifest = arc.write_archive(dest=dest, name=name, roots=roots, only=paths, created_at=created.isoformat())
+    return BackupArchive.objects.create(
+        policy=policy, path=str(dest / name), manifest_path=str(dest / arc.manifest_name(name)),
+        created_at=created, safety=True, size=manifest.size, source_bytes=sum(e.size for e in manifest.entries),
+        file_count=len(manifest.entries), duration=time.monotonic() - started, sha256=manifest.sha256,
+    )  # fmt: skip
+
+
+def _restore_config(
+    chain: list[BackupArchive], entries: dict[str, arc.Entry], paths: list[str], *, actor: Actor,
+    archive: BackupArchive,
+) -> dict[str, Any]:  # fmt: skip
+    from dms_admin.configstore import get_store
+    from dms_admin.services import change_recorded
+
+    content: dict[str, bytes] = {}
+    for link in chain:
+        wanted = {p for p in paths if entries[p].archive == Path(link.path).name}
+        if wanted:
+            content |= arc.read_members(archive=Path(link.path), compression=link.policy.compression, wanted=wanted)
+    store = get_store()
+    with store.change(actor=actor.name, message=f"Restore config from backup {Path(archive.path).name}") as change:
+        for path, data in content.items():
+            change.write_bytes(path.partition("/")[2], data)
+    assert change.result is not None
+    outcome = change_recorded(change.result, actor=actor, action="backup.restore-config", object=archive.path)
+    return {"files": list(change.result.files), **outcome.as_dict()}
+
+
+# ---- download, and facts for the panel -----------------------------------------------------------
+
+
+def archive_download(*, archive: BackupArchive, actor: Actor) -> Path:
+    path = Path(archive.path)
+    if not path.exists():
+        raise FieldError("archive", f"{path.name} is no longer on the backup volume.")
+    audit_record(actor=actor, action="backup.download", object=archive.path)
+    return path
+
+
+def last_backup_age() -> float | None:
+    """Seconds since the newest backup of any policy (None: never), for the home and health pages."""
+    newest = BackupArchive.objects.filter(safety=False).order_by("-created_at").first()
+    return (timezone.now() - newest.created_at).total_seconds() if newest else None

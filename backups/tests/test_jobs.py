@@ -1,0 +1,135 @@
+"""Backup jobs through the real Redis and a real RQ worker; the API and panel around them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import django_rq
+import pytest
+from django_rq import get_worker
+
+from backups import jobs, services
+from backups.models import BackupArchive, BackupPolicy
+from dms_admin.audit import Actor
+from dms_admin.models import AuditEntry, JobRun
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+ADMIN = Actor(name="admin")
+
+
+@pytest.fixture(autouse=True)
+def _redis(settings, redis_url):  # type: ignore[no-untyped-def]
+    settings.RQ_QUEUES = {name: {"URL": redis_url, "DEFAULT_TIMEOUT": 600} for name in ("default", "backups")}
+    for name in ("default", "backups"):
+        django_rq.get_queue(name).empty()
+
+
+def run_jobs() -> None:
+    get_worker("backups", "default", worker_class="rq.worker.SimpleWorker").work(burst=True)
+
+
+def test_a_due_policy_produces_exactly_one_run(policy: BackupPolicy) -> None:
+    policy.cron = "30 3 * * *"
+    policy.timezone = "Europe/Berlin"
+    policy.save()
+    BackupPolicy.objects.create(name="later", destination=policy.destination, cron="0 5 * * *")
+    due = datetime(2025, 6, 1, 1, 30, 20, tzinfo=UTC)  # 03:30 in Berlin (summer time)
+    assert jobs.dispatch_due_backups(now=datetime(2025, 6, 1, 1, 29, tzinfo=UTC)) == []
+    first = jobs.dispatch_due_backups(now=due)
+    again = jobs.dispatch_due_backups(now=due.replace(second=50))
+    late = jobs.dispatch_due_backups(now=due.replace(minute=33))  # a slow minute: still the 03:30 run
+    assert len(first) == 1 and again == [] and late == []
+    run_jobs()
+    run = JobRun.objects.get(kind="backup")
+    assert run.status == "succeeded", run.error
+    assert str(run.id) == first[0] == str(jobs.schedule_run_id(policy.pk, due.replace(second=0)))
+    assert run.result["archive"] == BackupArchive.objects.get().pk and run.progress == 100
+    assert jobs.dispatch_due_backups(now=due.replace(minute=35)) == []  # done already: never twice
+
+
+def test_run_now_verify_and_a_dry_run_restore_through_the_api(admin_client, policy: BackupPolicy) -> None:  # type: ignore[no-untyped-def]
+    answer = admin_client.post(f"/api/v1/backups/policies/{policy.pk}/run/")
+    assert answer.status_code == 202 and answer.json()["kind"] == "backup"
+    refused = admin_client.post(f"/api/v1/backups/policies/{policy.pk}/run/")
+    assert refused.status_code == 409 and "already queued" in refused.json()["error"]
+    run_jobs()
+    run = JobRun.objects.get(pk=answer.json()["id"])
+    assert run.status == "succeeded", run.error
+    assert "files" in run.message or "retention" in run.message or run.message
+    [archive] = admin_client.get("/api/v1/backups/archives/").json()["results"]
+    assert archive["kind"] == "full" and archive["verified_at"] is None
+
+    verify = admin_client.post(f"/api/v1/backups/archives/{archive['id']}/verify/")
+    assert verify.status_code == 202
+    run_jobs()
+    assert BackupArchive.objects.get().verified_at is not None
+
+    restore = admin_client.post(
+        f"/api/v1/backups/archives/{archive['id']}/restore/",
+        {"scope": "mailbox", "mailbox": "user@example.test", "dry_run": True},
+        content_type="application/json",
+    )
+    assert restore.status_code == 202
+    run_jobs()
+    result = admin_client.get(f"/api/v1/jobs/{restore.json()['id']}/").json()
+    assert result["status"] == "succeeded" and result["result"]["preview"]["counts"]["create"] == 0
+
+    download = admin_client.get(f"/api/v1/backups/archives/{archive['id']}/download/")
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == Path(BackupArchive.objects.get().path).read_bytes()
+    assert AuditEntry.objects.filter(action="backup.download").exists()
+
+
+def test_policies_crud_with_clear_errors(admin_client, dest: Path, mail_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    body = {"name": "nightly", "include": ["mail", "config"], "destination": str(dest), "cron": "0 2 * * *"}
+    created = admin_client.post("/api/v1/backups/policies/", body, content_type="application/json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["include"] == ["mail", "config"] and created.json()["max_age_days"] == 30
+    bad = admin_client.post(
+        "/api/v1/backups/policies/", {**body, "name": "x", "cron": "every night"}, content_type="application/json"
+    )
+    assert bad.status_code == 400 and "cron" in bad.json()["fields"]
+    inside = admin_client.post(
+        "/api/v1/backups/policies/",
+        {**body, "name": "y", "destination": str(mail_dir)},
+        content_type="application/json",
+    )
+    assert inside.status_code == 400 and "destination" in inside.json()["fields"]
+    pid = created.json()["id"]
+    updated = admin_client.put(
+        f"/api/v1/backups/policies/{pid}/", {**body, "keep_last": 2}, content_type="application/json"
+    )
+    assert updated.status_code == 200 and updated.json()["keep_last"] == 2
+    assert admin_client.delete(f"/api/v1/backups/policies/{pid}/").status_code == 204
+
+
+def test_anonymous_and_non_admins_get_nothing(client, django_user_model, policy: BackupPolicy) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/api/v1/backups/archives/").status_code in (401, 403)
+    assert client.get("/backups/").status_code == 302
+    django_user_model.objects.create_user("plain", password="x-very-long-password")
+    client.login(username="plain", password="x-very-long-password")
+    assert client.get("/backups/").status_code == 403
+
+
+def test_the_panel_runs_lists_plots_and_previews(admin_client, policy: BackupPolicy, mail_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    answer = admin_client.post(f"/backups/policies/{policy.pk}/run/")
+    assert answer.status_code == 302 and "/jobs/" in answer["Location"]
+    assert admin_client.get(f"/backups/policies/{policy.pk}/run/").status_code == 405
+    run_jobs()
+    page = admin_client.get("/backups/").content.decode()
+    assert "<svg" in page and "succeeded" in page
+    archive = BackupArchive.objects.get()
+    assert "full" in admin_client.get("/backups/archives/").content.decode()
+    (mail_dir / "example.test" / "user" / "dovecot-uidlist").write_text("changed")
+    preview = admin_client.get(f"/backups/archives/{archive.pk}/restore/?scope=mailbox&mailbox=user@example.test")
+    assert "mail/example.test/user/dovecot-uidlist" in preview.content.decode()
+    assert (mail_dir / "example.test" / "user" / "dovecot-uidlist").read_text() == "changed"
+    done = admin_client.post(
+        f"/backups/archives/{archive.pk}/restore/", {"scope": "mailbox", "mailbox": "user@example.test"}
+    )
+    assert done.status_code == 302
+    run_jobs()
+    assert (mail_dir / "example.test" / "user" / "dovecot-uidlist").read_bytes() == b"3 V1 N2\n"
+    assert services.last_backup_age() is not None

@@ -1,0 +1,137 @@
+"""Backup panel pages: thin, authorize, validate, call one service, respond."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.forms import add_service_error
+from backups import services
+from backups.archive import ArchiveError
+from backups.forms import PolicyForm, RestoreForm
+from backups.models import BackupArchive, BackupPolicy
+from backups.plot import sizes_svg
+from dms_admin.audit import Actor
+from dms_admin.errors import Conflict, FieldError
+from dms_admin.models import JobRun
+
+
+def admin_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not (request.user.is_staff or request.user.is_superuser):
+            raise PermissionDenied("Backups hold every mailbox: admins only.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _refused(request: HttpRequest, error: Exception) -> None:
+    messages.error(request, getattr(error, "message", None) or str(error))
+
+
+@require_GET
+@admin_only
+def policy_list(request: HttpRequest) -> HttpResponse:
+    policies = list(BackupPolicy.objects.all())
+    points = BackupArchive.objects.filter(safety=False).order_by("-created_at")[:60]
+    plot = sizes_svg([(a.created_at, a.size, a.duration) for a in reversed(points)])
+    runs = JobRun.objects.filter(kind__in=(*services.POLICY_KINDS, "verify"))[:20]
+    age = services.last_backup_age()
+    return render(
+        request, "backups/policy_list.html",
+        {"policies": policies, "plot": mark_safe(plot), "runs": runs, "age_hours": None if age is None else age / 3600},  # noqa: S308 (escaped in plot.py)
+    )  # fmt: skip
+
+
+@require_http_methods(["GET", "POST"])
+@admin_only
+def policy_edit(request: HttpRequest, policy_id: int | None = None) -> HttpResponse:
+    policy = get_object_or_404(BackupPolicy, pk=policy_id) if policy_id else None
+    form = PolicyForm(request.POST or None, instance=policy)
+    if request.method == "POST" and form.is_valid():
+        actor = Actor.from_request(request)
+        try:
+            if policy is None:
+                services.policy_create(actor=actor, **form.values())
+            else:
+                services.policy_update(policy=BackupPolicy.objects.get(pk=policy.pk), actor=actor, **form.values())
+        except (FieldError, Conflict) as error:
+            if error.field == "include":
+                form.add_error("include_mail", error.message)
+            else:
+                add_service_error(form, error)  # type: ignore[arg-type]
+        else:
+            messages.success(request, "Backup policy saved.")
+            return redirect("backups:policy-list")
+    return render(request, "backups/policy_edit.html", {"form": form, "policy": policy})
+
+
+@require_POST
+@admin_only
+def policy_run(request: HttpRequest, policy_id: int) -> HttpResponse:
+    policy = get_object_or_404(BackupPolicy, pk=policy_id)
+    try:
+        run = services.backup_start(policy=policy, actor=Actor.from_request(request))
+    except (FieldError, Conflict, ArchiveError) as error:
+        _refused(request, error)
+        return redirect("backups:policy-list")
+    return redirect("job-detail", run_id=run.id)
+
+
+@require_GET
+@admin_only
+def archive_list(request: HttpRequest) -> HttpResponse:
+    archives = BackupArchive.objects.select_related("policy")[:200]
+    return render(request, "backups/archive_list.html", {"archives": archives})
+
+
+@require_POST
+@admin_only
+def archive_verify(request: HttpRequest, archive_id: int) -> HttpResponse:
+    archive = get_object_or_404(BackupArchive, pk=archive_id)
+    try:
+        run = services.verify_start(archive=archive, actor=Actor.from_request(request))
+    except Conflict as error:
+        _refused(request, error)
+        return redirect("backups:archive-list")
+    return redirect("job-detail", run_id=run.id)
+
+
+@require_http_methods(["GET", "POST"])
+@admin_only
+def archive_restore(request: HttpRequest, archive_id: int) -> HttpResponse:
+    archive = get_object_or_404(BackupArchive, pk=archive_id)
+    form = RestoreForm(request.POST or request.GET or None)
+    preview = None
+    if form.is_bound and form.is_valid():
+        scope, mailbox = form.cleaned_data["scope"], form.cleaned_data["mailbox"]
+        try:
+            if request.method == "POST":
+                run = services.restore_start(
+                    archive=archive, scope=scope, mailbox=mailbox, dry_run=False, actor=Actor.from_request(request)
+                )
+                return redirect("job-detail", run_id=run.id)
+            preview = services.restore_preview(archive=archive, scope=scope, mailbox=mailbox).as_dict()
+        except (FieldError, Conflict) as error:
+            add_service_error(form, error)
+    return render(request, "backups/archive_restore.html", {"archive": archive, "form": form, "preview": preview})
+
+
+@require_GET
+@admin_only
+def archive_download(request: HttpRequest, archive_id: int) -> HttpResponse | FileResponse:
+    archive = get_object_or_404(BackupArchive, pk=archive_id)
+    try:
+        path = services.archive_download(archive=archive, actor=Actor.from_request(request))
+    except FieldError as error:
+        raise Http404(error.message) from error
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
