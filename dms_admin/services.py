@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import re
 import time
 
 from django.conf import settings
@@ -211,6 +212,17 @@ def _parse_checksums(text: str) -> dict[str, str]:
         if path.startswith(DMS_CONFIG_MOUNT + "/"):
             out[path[len(DMS_CONFIG_MOUNT) + 1 :]] = digest
     return out
+
+
+def needs_first_mailbox() -> bool:
+    """DMS (FILE provisioner, not SMTP_ONLY) stops about two minutes after starting without one."""
+    from dms_admin.envfile import parse_env
+
+    store = get_store()
+    env = parse_env(store.read("mailserver.env"))
+    if env.get("SMTP_ONLY") == "1" or env.get("ACCOUNT_PROVISIONER", "FILE") not in ("", "FILE"):
+        return False
+    return re.search(r"^[ \t]*[^#\s][^|\n]*@[^|\n]+\|", store.read("postfix-accounts.cf"), re.MULTILINE) is None
 
 
 def mail_hostname() -> str:

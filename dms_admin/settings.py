@@ -112,6 +112,9 @@ DMS_WATCH_TIMEOUT = envint("DMS_WATCH_TIMEOUT", 30)
 DMS_PASSWORD_ROUNDS = envint("DMS_PASSWORD_ROUNDS", 5000)
 DMS_MAILBOX_PASSWORD_MIN_LENGTH = envint("DMS_MAILBOX_PASSWORD_MIN_LENGTH", 8)
 
+# Bearer token for Prometheus to read /metrics; empty turns /metrics off.
+METRICS_TOKEN = envsecret("METRICS_TOKEN")
+
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # Login throttling: this many failures per username or per IP within the window lock it out.

@@ -1,13 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from dms_admin import views, views_jobs, views_settings
+from dms_admin import metrics, views, views_jobs, views_settings, views_setup
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login_view, name="login"),
+    path("welcome/", views_setup.first_run, name="first-run"),
     path("logout/", views.logout_view, name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("history/", views.history_list, name="history-list"),
     path("history/<str:sha>/", views.history_detail, name="history-detail"),
     path("history/<str:sha>/rollback/", views.history_rollback, name="history-rollback"),

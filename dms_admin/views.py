@@ -21,6 +21,7 @@ from dms_admin.forms import LoginForm
 from dms_admin.jobqueue import JobConflict
 from dms_admin.models import AuditEntry, JobRun
 from dms_admin.throttle import LOCKED_MESSAGE, login_failed, login_succeeded, login_throttled
+from dms_admin.views_setup import admin_exists
 
 HISTORY_PAGE_SIZE = 30
 
@@ -28,6 +29,8 @@ HISTORY_PAGE_SIZE = 30
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET" and not admin_exists():
+        return redirect("first-run")
     form = LoginForm(request.POST or None)
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.method == "POST" and form.is_valid():
@@ -83,6 +86,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "pending": services.pending_summary(),
         "history": services.history_current(limit=8),
         "jobs": JobRun.objects.all()[:5],
+        "needs_first_mailbox": services.needs_first_mailbox(),
     }
     return render(request, "dms_admin/home.html", context)
 

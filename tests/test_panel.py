@@ -155,7 +155,9 @@ def test_pages_carry_a_strict_content_security_policy(admin_client) -> None:  # 
 
 
 def test_job_monitor_lists_filters_retries_and_cancels(admin_client) -> None:  # type: ignore[no-untyped-def]
-    failed = JobRun.objects.create(kind="backup", status="failed", error="disk full", func="dms_admin.jobs.apply_job", args=[])
+    failed = JobRun.objects.create(
+        kind="backup", status="failed", error="disk full", func="dms_admin.jobs.apply_job", args=[]
+    )
     queued = JobRun.objects.create(kind="apply", status="queued")
     page = admin_client.get(reverse("job-list"))
     assert b"disk full" in page.content and b"Retry" in page.content and b"Cancel" in page.content
@@ -180,3 +182,38 @@ def test_audit_csv_export_and_date_filter(admin_client) -> None:  # type: ignore
     assert b"mailbox.create" not in admin_client.get(reverse("audit-list"), {"since": "2999-01-01"}).content
     bad = admin_client.get(reverse("audit-list"), {"since": "yesterday"})
     assert bad.status_code == 200 and b"YYYY-MM-DD" in bad.content
+
+
+def test_first_run_creates_the_first_admin_once(client, django_user_model) -> None:  # type: ignore[no-untyped-def]
+    assert client.get(reverse("login"))["Location"] == reverse("first-run")
+    weak = client.post(reverse("first-run"), {"username": "root", "password": "123", "password2": "123"})
+    assert weak.status_code == 200 and not django_user_model.objects.exists()
+    response = client.post(
+        reverse("first-run"), {"username": "root", "password": ADMIN_PASSWORD, "password2": ADMIN_PASSWORD}
+    )
+    assert response["Location"] == reverse("home") and django_user_model.objects.get().is_superuser
+    client.logout()
+    # Once an admin exists, the page is gone: nobody can make a second one this way.
+    assert client.get(reverse("first-run"))["Location"] == reverse("login")
+    client.post(reverse("first-run"), {"username": "evil", "password": ADMIN_PASSWORD, "password2": ADMIN_PASSWORD})
+    assert django_user_model.objects.count() == 1
+
+
+def test_home_offers_the_first_mailbox_when_there_is_none(admin_client, config_dir) -> None:  # type: ignore[no-untyped-def]
+    assert b"Create the first mailbox" not in admin_client.get(reverse("home")).content
+    (config_dir / "postfix-accounts.cf").write_text("# nobody yet\n")
+    page = admin_client.get(reverse("home"))
+    assert b"Create the first mailbox" in page.content and b"two minutes" in page.content
+
+
+def test_metrics_need_the_token(client, settings, superadmin) -> None:  # type: ignore[no-untyped-def]
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 404
+    settings.METRICS_TOKEN = "s3cret-metrics"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    PendingChange.objects.create(path="mailserver.env", action="recreate")
+    body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-metrics").content.decode()
+    assert "dms_admin_mailboxes 1\n" in body and "dms_admin_domains 1\n" in body
+    assert "dms_admin_pending_changes 1\n" in body and "dms_admin_mailserver_healthy 0\n" in body
+    assert "dms_admin_last_backup_age_seconds -1\n" in body and "# TYPE dms_admin_mailboxes gauge" in body
