@@ -20,7 +20,7 @@ def _gauges() -> list[tuple[str, str, float]]:
 
     mailboxes = mailbox_list()
     domains = {m.domain for m in mailboxes} | {a.domain for a in alias_list()}
-    out = [
+    out: list[tuple[str, str, float]] = [
         ("dms_admin_mailboxes", "Mailboxes in postfix-accounts.cf", len(mailboxes)),
         ("dms_admin_domains", "Domains with a mailbox or an alias", len(domains)),
         (
