@@ -66,7 +66,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "Unauthorized\n", status=401, content_type="text/plain", headers={"WWW-Authenticate": "Bearer"}
         )
-    lines = []
+    lines: list[str] = []
     for name, text, value in _gauges():
         base = name.split("{", 1)[0]
         if f"# HELP {base} " not in "".join(lines):
