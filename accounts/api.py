@@ -73,6 +73,7 @@ def _find(request: Request, address: str) -> services.Mailbox | None:
     methods=["GET"],
     parameters=[OpenApiParameter("search", str), OpenApiParameter("domain", str)],
     responses=paginated(MailboxSerializer, "PaginatedMailboxList"),
+    operation_id="mailboxes_list",
 )
 @extend_schema(
     methods=["POST"],
@@ -215,6 +216,7 @@ def _saved_payload(saved: services.Saved) -> dict[str, Any]:
     methods=["GET"],
     parameters=[OpenApiParameter("search", str), OpenApiParameter("domain", str)],
     responses=paginated(AliasResultSerializer, "PaginatedAliasList"),
+    operation_id="aliases_list",
 )
 @extend_schema(methods=["POST"], request=AliasSerializer, parameters=[DRY_RUN], responses={201: AliasResultSerializer})
 @api_view(["GET", "POST"])
@@ -289,7 +291,11 @@ def _regexp_data(entry: Any) -> dict[str, Any]:
     }
 
 
-@extend_schema(methods=["GET"], responses=paginated(RegexpAliasResultSerializer, "PaginatedRegexpAliasList"))
+@extend_schema(
+    methods=["GET"],
+    responses=paginated(RegexpAliasResultSerializer, "PaginatedRegexpAliasList"),
+    operation_id="regexp_aliases_list",
+)
 @extend_schema(
     methods=["POST"], request=RegexpAliasSerializer, parameters=[DRY_RUN], responses={201: RegexpAliasResultSerializer}
 )

@@ -85,7 +85,11 @@ def _refuse_limited_token(request: Request) -> Response | None:
     return None
 
 
-@extend_schema(methods=["GET"], responses=paginated(PolicySerializer, "PaginatedBackupPolicyList"))
+@extend_schema(
+    methods=["GET"],
+    responses=paginated(PolicySerializer, "PaginatedBackupPolicyList"),
+    operation_id="backups_policies_list",
+)
 @extend_schema(methods=["POST"], request=PolicySerializer, responses={201: PolicySerializer})
 @api_view(["GET", "POST"])
 def policy_list(request: Request) -> Response:

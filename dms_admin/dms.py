@@ -308,6 +308,25 @@ class MailServer:
             raise DockerUnavailable(f"Pulling {ref}: the engine does not have the image afterwards.")
         return info
 
+    def put_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
+        """Write one file into the container (its folder must exist), owned by root."""
+        import io
+        import tarfile
+
+        folder, _, name = path.rpartition("/")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+        container = self._container()
+        try:
+            ok = container.put_archive(folder or "/", buffer.getvalue())
+        except _ERRORS as exc:
+            raise _wrap(exc, f"Writing {path} in the mail container") from exc
+        if not ok:
+            raise DockerUnavailable(f"Writing {path} in the mail container: the engine refused.")
+
 
 # Keys of `Config` (from inspect) that the create call takes back unchanged.
 _CONFIG_KEYS = (

@@ -107,6 +107,9 @@ DMS_APPLY_HEALTH_TIMEOUT = envint("DMS_APPLY_HEALTH_TIMEOUT", 180)
 # How long to wait for DMS's change detector to pick up a watched file.
 DMS_WATCH_TIMEOUT = envint("DMS_WATCH_TIMEOUT", 30)
 
+# The longest a spam training run (sa-learn inside the mail container) may take, in seconds.
+SPAM_TRAIN_TIMEOUT = envint("SPAM_TRAIN_TIMEOUT", 3600)
+
 # Mailbox passwords: SHA512-CRYPT with this many rounds (5000, like `doveadm pw`, writes no
 # rounds= field); the shortest password accepted.
 DMS_PASSWORD_ROUNDS = envint("DMS_PASSWORD_ROUNDS", 5000)

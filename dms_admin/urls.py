@@ -26,6 +26,7 @@ urlpatterns = [
     path("me/", include("accounts.urls_self")),
     path("", include("accounts.urls_autoconfig")),
     path("backups/", include("backups.urls")),
+    path("spam/", include("spam.urls")),
     path("api/v1/", include("dms_admin.api.urls")),
     path("django-admin/rq/", include("django_rq.urls")),
     path("django-admin/", admin.site.urls),

@@ -58,3 +58,10 @@ def test_every_operation(settings) -> None:  # type: ignore[no-untyped-def]
 
         check()
     assert not failures, "\n".join(sorted(set(failures))[:40])
+
+
+def test_the_schema_is_valid_openapi_without_warnings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    assert (tmp_path / "schema.yml").read_text().startswith("openapi: 3")

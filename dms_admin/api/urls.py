@@ -23,6 +23,7 @@ urlpatterns = [
     path("restrictions/", api_relays.restriction_list, name="api-restriction-list"),
     path("audit/", views.audit, name="api-audit"),
     path("backups/", include("backups.api_urls")),
+    path("spam/", include("spam.api_urls")),
     path("history/", views.history_list, name="api-history-list"),
     path("history/<str:sha>/", views.history_detail, name="api-history-detail"),
     path("history/<str:sha>/rollback/", views.history_rollback, name="api-history-rollback"),

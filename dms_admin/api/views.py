@@ -6,8 +6,8 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.views.decorators.csrf import csrf_exempt
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -37,6 +37,7 @@ DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is wri
 
 @extend_schema(
     responses=paginated(CommitSerializer, "PaginatedCommitList"),
+    operation_id="history_list",
     parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
 )
 @api_view(["GET"])
@@ -107,7 +108,7 @@ def apply(request: Request) -> Response:
     return Response({"needs": summary["needs"], "changes": changes})
 
 
-@extend_schema(responses=paginated(JobSerializer, "PaginatedJobList"))
+@extend_schema(responses=paginated(JobSerializer, "PaginatedJobList"), operation_id="jobs_list")
 @api_view(["GET"])
 def job_list(request: Request) -> Response:
     runs = JobRun.objects.all()

@@ -1,0 +1,150 @@
+# ruff: noqa: E501
+"""API and panel through the client, without the mail container (the engine is unreachable)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+
+from dms_admin.models import AuditEntry, JobRun
+from spam import jobs
+from spam.models import TrainingRun, TrainingSchedule
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_engine(settings):  # type: ignore[no-untyped-def]
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
+
+
+def test_it_creates_reads_updates_and_deletes_a_schedule(admin_client) -> None:  # type: ignore[no-untyped-def]
+    url = "/api/v1/spam/schedules/"
+    body = {"scope": "domain", "target": "Example.test", "cron": "0 2 * * *", "timezone": "Europe/Paris"}
+    created = admin_client.post(url, body, content_type="application/json")
+    assert created.status_code == 201, created.json()
+    data = created.json()
+    assert data["target"] == "example.test"
+    assert data["spam_folders"] == [".Junk"] and data["ham_folders"] == [".Archives*", ".INBOX.*"]
+    detail = f"{url}{data['id']}/"
+    changed = admin_client.put(detail, {"cron": "15 3 * * 1", "enabled": False}, content_type="application/json")
+    assert changed.status_code == 200 and changed.json()["cron"] == "15 3 * * 1"
+    assert changed.json()["target"] == "example.test" and changed.json()["enabled"] is False
+    assert admin_client.get(url).json()["count"] == 1
+    assert admin_client.delete(detail).status_code == 204
+    assert not TrainingSchedule.objects.exists()
+    assert AuditEntry.objects.filter(action__startswith="spam.schedule").count() == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("cron", "61 * * * *", "cron expression"),
+        ("timezone", "Mars/Olympus", "time zone"),
+        ("spam_folders", ["../../etc"], "Maildir folder"),
+        ("target", "not a domain", "domain"),
+    ],
+)
+def test_it_refuses_bad_schedules_with_a_message(admin_client, field, value, words) -> None:  # type: ignore[no-untyped-def]
+    body = {"scope": "domain", "target": "example.test", "cron": "0 2 * * *", "timezone": "UTC", field: value}
+    answer = admin_client.post("/api/v1/spam/schedules/", body, content_type="application/json")
+    assert answer.status_code == 400
+    assert words in answer.json()["fields"][field][0]
+    assert not TrainingSchedule.objects.exists()
+
+
+def test_run_now_without_the_container_is_503(admin_client) -> None:  # type: ignore[no-untyped-def]
+    schedule = TrainingSchedule.objects.create()
+    answer = admin_client.post(f"/api/v1/spam/schedules/{schedule.pk}/run/")
+    assert answer.status_code == 503 and "Docker" in answer.json()["error"]
+    assert not JobRun.objects.exists()
+
+
+def test_runs_list_history(admin_client, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+    schedule = TrainingSchedule.objects.create()
+    for n in range(5):
+        TrainingRun.objects.create(schedule=schedule, learned_spam=n, nspam_before=0, nspam_after=n, ok=True)
+    with django_assert_max_num_queries(6):
+        answer = admin_client.get("/api/v1/spam/runs/")
+    assert answer.json()["count"] == 5 and answer.json()["results"][0]["learned_spam"] == 4
+
+
+def test_a_token_may_read_but_not_write(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/api/v1/spam/schedules/").status_code in (401, 403)
+
+
+def test_paris_schedule_fires_at_the_right_utc_minute_across_dst() -> None:
+    # 09:00 Europe/Paris: 08:00 UTC before the change of 30 March 2025, 07:00 UTC after it.
+    before = datetime(2025, 3, 29, 8, 0, 30, tzinfo=UTC)
+    after = datetime(2025, 3, 31, 7, 0, 30, tzinfo=UTC)
+    assert jobs.due_minute("0 9 * * *", "Europe/Paris", before) == before.replace(second=0)
+    assert jobs.due_minute("0 9 * * *", "Europe/Paris", before - timedelta(hours=1)) is None
+    assert jobs.due_minute("0 9 * * *", "Europe/Paris", after) == after.replace(second=0)
+    assert jobs.due_minute("0 9 * * *", "Europe/Paris", after + timedelta(hours=1)) is None
+    assert jobs.due_minute("0 9 * * *", "Europe/Paris", after + timedelta(minutes=1)) is None
+
+
+def test_two_dispatchers_in_one_minute_start_one_run(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    enqueued = []
+    monkeypatch.setattr(
+        jobs.django_rq,
+        "get_queue",
+        lambda name: type("Q", (), {"enqueue": lambda *a, **k: enqueued.append(k["job_id"])})(),
+    )
+    TrainingSchedule.objects.create(cron="* * * * *")
+    now = datetime(2025, 1, 1, 12, 0, 10, tzinfo=UTC)
+    jobs.dispatch_due_trainings(now)
+    jobs.dispatch_due_trainings(now + timedelta(seconds=30))
+    run = JobRun.objects.get()
+    assert run.kind == "spam-train" and len(enqueued) == 1 and enqueued[0].endswith("-202501011200")
+
+
+def test_the_panel_pages_render_for_an_admin(admin_client) -> None:  # type: ignore[no-untyped-def]
+    schedule = TrainingSchedule.objects.create()
+    TrainingRun.objects.create(schedule=schedule, nspam_before=0, nham_before=0, nspam_after=50, nham_after=20, ok=True)
+    for name in (
+        "spam:settings",
+        "spam:rules",
+        "spam:schedule-list",
+        "spam:run-list",
+        "spam:bayes",
+        "spam:schedule-create",
+    ):
+        answer = admin_client.get(reverse(name))
+        assert answer.status_code == 200, name
+    page = admin_client.get(reverse("spam:bayes")).content.decode()
+    assert '<svg class="bayes-plot"' in page and "cannot be reached" in page
+    assert "ENABLE_SPAMASSASSIN" in admin_client.get(reverse("spam:settings")).content.decode()
+
+
+def test_the_panel_is_for_admins_only(client, django_user_model) -> None:  # type: ignore[no-untyped-def]
+    user = django_user_model.objects.create_user("bob", password="x")
+    client.force_login(user)
+    assert client.get(reverse("spam:rules")).status_code == 403
+    assert client.get("/spam/").status_code == 403
+
+
+def test_the_settings_form_writes_only_what_changed(admin_client, config_dir) -> None:  # type: ignore[no-untyped-def]
+    answer = admin_client.post(
+        reverse("spam:settings"), {"SA_TAG": "1.5", "SPAM_SUBJECT": "[SPAM] ", "ENABLE_SPAMASSASSIN": "1"}
+    )
+    assert answer.status_code == 302
+    env = (config_dir / "mailserver.env").read_text()
+    assert "SA_TAG=1.5\n" in env and "SPAM_SUBJECT='[SPAM] '\n" in env
+    assert "SA_TAG2" not in env
+    bad = admin_client.post(reverse("spam:settings"), {"SA_KILL": "lots"})
+    assert bad.status_code == 400 and "SA_KILL" not in (config_dir / "mailserver.env").read_text()
+
+
+def test_the_subdomain_switch_and_schedule_form(admin_client, config_dir) -> None:  # type: ignore[no-untyped-def]
+    assert admin_client.post(reverse("spam:subdomains"), {"enabled": "1"}).status_code == 302
+    assert '@local_domains_maps = (".");' in (config_dir / "amavis.cf").read_text()
+    assert admin_client.get(reverse("spam:subdomains")).status_code == 405
+    form = {"scope": "mailbox", "target": "user@example.test", "spam_folders": ".Junk",
+            "ham_folders": ".Archives*, cur", "cron": "0 3 * * *", "timezone": "Europe/Paris", "enabled": "on"}  # fmt: skip
+    assert admin_client.post(reverse("spam:schedule-create"), form).status_code == 302
+    assert TrainingSchedule.objects.get().ham_folders == [".Archives*", "cur"]
+    refused = admin_client.post(reverse("spam:schedule-create"), {**form, "cron": "every day"})
+    assert refused.status_code == 200 and "cron expression" in refused.content.decode()
