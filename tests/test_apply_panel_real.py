@@ -9,7 +9,6 @@ from django_rq import get_worker
 from conftest import ADMIN_PASSWORD
 from dms_admin.dms import get_mailserver
 from dms_admin.models import JobRun
-from tests.test_browser import browser_page  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +44,7 @@ def test_an_env_var_changed_in_the_panel_is_applied_with_everything_else_kept(
     assert b"succeeded" in page.content and b"Applied 1 change" in page.content
 
 
-def test_the_apply_flow_in_chromium(browser_page, live_server, superadmin, config_dir) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_apply_flow_in_chromium(browser_page, live_server, superadmin, config_dir) -> None:  # type: ignore[no-untyped-def]
     page = browser_page
     page.goto(live_server.url + "/settings/")
     page.fill("#id_username", "admin")

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ADMIN_PASSWORD
-from tests.test_browser import browser_page  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_create_mailbox_set_quota_add_alias(browser_page, live_server, superadmin, config_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_create_mailbox_set_quota_add_alias(browser_page, live_server, superadmin, config_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]
     settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
     page = browser_page
     page.goto(live_server.url + "/mailboxes/")

@@ -10,7 +10,6 @@ from django_rq import get_worker
 
 from backups.models import BackupArchive, BackupPolicy
 from conftest import ADMIN_PASSWORD
-from tests.test_browser import browser_page  # noqa: F401  (the fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,7 +23,7 @@ def run_jobs_soon() -> None:
 
 
 def test_backup_progress_verify_and_restore_preview(
-    browser_page,  # noqa: F811
+    browser_page,
     live_server,
     superadmin,
     policy: BackupPolicy,

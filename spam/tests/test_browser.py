@@ -6,7 +6,6 @@ import pytest
 
 from conftest import ADMIN_PASSWORD
 from spam.models import TrainingRun, TrainingSchedule
-from tests.test_browser import browser_page  # noqa: F401  (the fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -15,7 +14,7 @@ pytestmark = [
 
 
 def test_rules_editor_numbers_lines_and_bayes_page_plots(
-    browser_page,  # noqa: F811  (the fixture imported above)
+    browser_page,
     live_server,
     superadmin,
     settings,
