@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
@@ -24,6 +26,13 @@ from dms_admin.throttle import LOCKED_MESSAGE, login_failed, login_succeeded, lo
 from dms_admin.views_setup import admin_exists
 
 HISTORY_PAGE_SIZE = 30
+
+
+def last_backup_at() -> datetime | None:
+    from backups.models import BackupArchive
+
+    newest = BackupArchive.objects.filter(safety=False).order_by("-created_at").first()
+    return newest.created_at if newest else None
 
 
 @login_not_required
@@ -87,6 +96,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "history": services.history_current(limit=8),
         "jobs": JobRun.objects.all()[:5],
         "needs_first_mailbox": services.needs_first_mailbox(),
+        "last_backup": last_backup_at(),
     }
     return render(request, "dms_admin/home.html", context)
 

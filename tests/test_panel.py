@@ -217,3 +217,18 @@ def test_metrics_need_the_token(client, settings, superadmin) -> None:  # type: 
     assert "dms_admin_mailboxes 1\n" in body and "dms_admin_domains 1\n" in body
     assert "dms_admin_pending_changes 1\n" in body and "dms_admin_mailserver_healthy 0\n" in body
     assert "dms_admin_last_backup_age_seconds -1\n" in body and "# TYPE dms_admin_mailboxes gauge" in body
+
+
+def test_home_shows_the_age_of_the_last_backup(admin_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backups.models import BackupArchive, BackupPolicy
+
+    assert b"Last backup: never" in admin_client.get(reverse("home")).content
+    policy = BackupPolicy.objects.create(name="nightly", destination=str(tmp_path))
+    BackupArchive.objects.create(
+        policy=policy, path=str(tmp_path / "a.tar.gz"), created_at=timezone.now() - timedelta(hours=3)
+    )
+    assert b"Last backup: 3\xc2\xa0hours ago" in admin_client.get(reverse("home")).content
