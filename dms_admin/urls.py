@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from dms_admin import metrics, views, views_jobs, views_settings, views_setup
+from dms_admin import metrics, views, views_jobs, views_ops, views_settings, views_setup
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,6 +16,13 @@ urlpatterns = [
     path("audit/", views.audit_list, name="audit-list"),
     path("apply/", views.apply_view, name="apply"),
     path("settings/", views_settings.settings_view, name="settings"),
+    path("health/", views_ops.health_view, name="health"),
+    path("logs/", views_ops.logs_view, name="logs"),
+    path("fail2ban/", views_ops.fail2ban_list, name="fail2ban-list"),
+    path("fail2ban/ban/", views_ops.fail2ban_ban, name="fail2ban-ban"),
+    path("fail2ban/<str:ip>/unban/", views_ops.fail2ban_unban, name="fail2ban-unban"),
+    path("updates/", views_ops.updates_view, name="updates"),
+    path("updates/start/", views_ops.update_start, name="update-start"),
     path("settings/fix/<str:name>/", views_settings.settings_fix_view, name="settings-fix"),
     path("jobs/", views_jobs.job_list, name="job-list"),
     path("jobs/<uuid:run_id>/", views.job_detail, name="job-detail"),

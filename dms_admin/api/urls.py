@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api as accounts_api
 from accounts import api_domains, api_relays
 from dms_admin.api import views
+from dms_admin.api import views_ops as ops
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -31,6 +32,12 @@ urlpatterns = [
     path("settings/", views.settings_api, name="api-settings"),
     path("settings/validate/", views.settings_validate, name="api-settings-validate"),
     path("container/", views.container, name="api-container"),
+    path("health/", ops.health_detail, name="api-health"),
+    path("logs/", ops.log_list, name="api-log-list"),
+    path("fail2ban/", ops.fail2ban_list, name="api-fail2ban-list"),
+    path("fail2ban/ban/", ops.fail2ban_ban, name="api-fail2ban-ban"),
+    path("fail2ban/unban/", ops.fail2ban_unban, name="api-fail2ban-unban"),
+    path("updates/", ops.update_list, name="api-update-list"),
     path("jobs/", views.job_list, name="api-job-list"),
     path("jobs/<uuid:run_id>/", views.job_detail, name="api-job-detail"),
     path("jobs/<uuid:run_id>/cancel/", views.job_cancel, name="api-job-cancel"),
