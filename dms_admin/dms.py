@@ -373,6 +373,13 @@ def _connect_extra_networks(api: Any, container_id: str, attrs: dict[str, Any]) 
             api.connect_container_to_network(container_id, net_name, aliases=net.get("Aliases"), links=net.get("Links"))
 
 
+def env_to_restore(before: Mapping[str, str], current: Mapping[str, str]) -> dict[str, str | None]:
+    """The env changes (None removes) that take a container from `current` back to `before`."""
+    back: dict[str, str | None] = {k: v for k, v in before.items() if current.get(k) != v}
+    back.update({k: None for k in current if k not in before})
+    return back
+
+
 def merge_env(current: list[str], changes: Mapping[str, str | None]) -> list[str]:
     """Apply `changes` to a `KEY=value` list, keeping the order of what stays."""
     out: list[str] = []

@@ -14,7 +14,7 @@ from django.db import transaction
 from dms_admin import apply
 from dms_admin.audit import SYSTEM, Actor, audit_record
 from dms_admin.configstore import ChangeResult, Commit, ConfigLockTimeout, ConfigStore, get_store
-from dms_admin.dms import DockerUnavailable, MailServer, get_mailserver
+from dms_admin.dms import DockerUnavailable, MailServer, env_to_restore, get_mailserver
 from dms_admin.jobqueue import JobReport, job_enqueue
 from dms_admin.models import JobRun, PendingChange
 
@@ -124,7 +124,7 @@ def _revert_failed_apply(
     env_before: dict[str, str], failure: Exception,
 ) -> None:  # fmt: skip
     """Put back the files and the container as they were before the apply, and say why."""
-    logs = _last_log_lines(mailserver)
+    logs = last_log_lines(mailserver)
     report.progress(60, "Not healthy: putting the previous configuration back")
     firsts: dict[str, str] = {}
     for change in pending:
@@ -142,9 +142,9 @@ def _revert_failed_apply(
             else:
                 edit.write_bytes(path, old)
     current = mailserver.env()
-    back: dict[str, str | None] = {k: v for k, v in env_before.items() if current.get(k) != v}
-    back.update({k: None for k in current if k not in env_before})
-    mailserver.recreate(env=back, progress=lambda message: report.progress(None, message))
+    mailserver.recreate(
+        env=env_to_restore(env_before, current), progress=lambda message: report.progress(None, message)
+    )
     report.progress(80, "Waiting for the previous configuration to be healthy")
     mailserver.wait_healthy(timeout=settings.DMS_APPLY_HEALTH_TIMEOUT)
     PendingChange.objects.filter(pk__in=[c.pk for c in pending]).delete()
@@ -159,7 +159,7 @@ def _revert_failed_apply(
     )
 
 
-def _last_log_lines(mailserver: MailServer, count: int = 30) -> str:
+def last_log_lines(mailserver: MailServer, count: int = 30) -> str:
     with contextlib.suppress(DockerUnavailable):
         return "\n".join(mailserver.logs(tail=count).splitlines()[-count:])
     return "(the logs could not be read)"

@@ -9,10 +9,11 @@ import dataclasses
 from django.conf import settings
 
 from dms_admin.audit import Actor, audit_record
-from dms_admin.dms import DockerUnavailable, ImageInfo, MailServer, get_mailserver, split_reference
+from dms_admin.dms import DockerUnavailable, ImageInfo, MailServer, env_to_restore, get_mailserver, split_reference
 from dms_admin.errors import FieldError
 from dms_admin.jobqueue import JobConflict, JobReport, job_enqueue, job_running
 from dms_admin.models import JobRun
+from dms_admin.services import ApplyReverted, last_log_lines
 
 # Jobs that re-create the mail container must not overlap.
 RECREATING_KINDS = ("apply", "update")
@@ -94,10 +95,22 @@ def update_apply(report: JobReport, *, image: str, mailserver: MailServer | None
     # would pin them over the new image's. Drop exactly those; what the admin set stays.
     defaults = dict(item.split("=", 1) for item in old.env if "=" in item)
     env = {key: None for key, value in mailserver.env().items() if defaults.get(key) == value}
+    before = mailserver.env()
     report.progress(10, f"Re-creating the mail container with {image}")
     mailserver.recreate(env=env, image=image, progress=lambda message: report.progress(None, message))
     report.progress(50, "Waiting for the mail container to be healthy")
-    status = mailserver.wait_healthy(timeout=settings.DMS_APPLY_HEALTH_TIMEOUT)
+    try:
+        status = mailserver.wait_healthy(timeout=settings.DMS_APPLY_HEALTH_TIMEOUT)
+    except DockerUnavailable as failure:
+        # The same health gate as an apply: go back to the image and env that ran before.
+        logs = last_log_lines(mailserver)
+        report.progress(60, f"{image} did not become healthy: going back to {old_ref}")
+        mailserver.recreate(env=env_to_restore(before, mailserver.env()), image=old_ref)
+        mailserver.wait_healthy(timeout=settings.DMS_APPLY_HEALTH_TIMEOUT)
+        report.set_result(action="reverted", image=image, previous=old_ref, log=logs)
+        raise ApplyReverted(
+            f"{image} did not become healthy ({failure}); {old_ref} runs again.\nLast log lines:\n{logs}"
+        ) from failure
     report.set_result(
         action="update", image=image, previous=old_ref, container=status.id[:12], version=status.version or ""
     )

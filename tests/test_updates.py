@@ -114,3 +114,23 @@ def test_engine_unreachable_the_page_says_so(settings, admin_client) -> None:  #
     response = admin_client.post(reverse("update-start"), {"image": "x:y"}, follow=True)
     assert "cannot be reached" in response.content.decode() and not JobRun.objects.exists()
     assert api_client().get("/api/v1/updates/").status_code == 503
+
+
+@pytest.mark.docker
+@pytest.mark.django_db(transaction=True)
+def test_an_image_that_does_not_start_is_rolled_back(real, mail_image, docker_client, settings) -> None:  # type: ignore[no-untyped-def]
+    repository = split_reference(mail_image)[0]
+    broken = f"{repository}:broken"
+    # Like a release whose start-up panics: the test image stops on a bad LOGROTATE_INTERVAL.
+    dockerfile = f"FROM {mail_image}\nENV LOGROTATE_INTERVAL=hourly DMS_RELEASE=v15.3.0\n"
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=broken, rm=True)
+    settings.DMS_APPLY_HEALTH_TIMEOUT = 12
+    try:
+        run = updates.update_start(image=broken, actor=Actor("admin"))
+        get_worker("default", worker_class="rq.worker.SimpleWorker").work(burst=True)
+        run.refresh_from_db()
+        assert run.status == "failed" and "runs again" in run.error and "LOGROTATE_INTERVAL" in run.error
+        status = get_mailserver().status()
+        assert status.healthy and status.image == mail_image and status.version == "v15.1.0"
+    finally:
+        docker_client.images.remove(broken, force=True)
