@@ -41,9 +41,9 @@ def test_make_run_serves_login_and_home(tmp_path: Path, redis_url: str) -> None:
         deadline = time.monotonic() + 120
         while True:
             try:
-                if requests.get(f"{base}/login/", timeout=2).status_code == 200:
+                if requests.get(f"{base}/login/", timeout=10).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # starting: refused, or slow to answer
                 pass
             assert proc.poll() is None, (tmp_path / "run.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
