@@ -8,16 +8,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import django_rq
 from croniter import croniter
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backups import services
 from backups.archive import Progress
 from backups.models import BackupPolicy
-from dms_admin.audit import SYSTEM, Actor
-from dms_admin.jobqueue import JobReport, job_running
+from dms_admin.audit import Actor
+from dms_admin.jobqueue import JobReport, job_enqueue_once, job_running
 from dms_admin.models import JobRun
 
 log = logging.getLogger(__name__)
@@ -111,23 +109,10 @@ def dispatch_due_backups(now: datetime | None = None) -> list[str]:
         if services._active_run(policy.pk) is not None:
             log.warning("backup of %s due at %s skipped: the previous run has not ended", policy.name, minute)
             continue
-        try:
-            with transaction.atomic():
-                run = JobRun.objects.create(
-                    id=run_id, kind="backup", created_by=SYSTEM.name, result={"policy": policy.pk}
-                )
-        except IntegrityError:  # another dispatcher got there first
-            continue
-        job_id = f"backup-{policy.pk}-{minute:%Y%m%d%H%M}"
-        try:
-            django_rq.get_queue("backups").enqueue(
-                "backups.jobs.backup_job", str(run.id), policy.pk, job_id=job_id, job_timeout=6 * 3600
-            )
-        except Exception as exc:  # Redis down: the run must not sit "queued" forever
-            JobRun.objects.filter(pk=run.pk).update(
-                status=JobRun.Status.FAILED, error=f"The job queue (Redis) cannot be reached: {exc}",
-                finished_at=timezone.now(),
-            )  # fmt: skip
-            continue
-        started.append(str(run.id))
+        run = job_enqueue_once(
+            run_id=run_id, kind="backup", func="backups.jobs.backup_job", args=(policy.pk,), queue="backups",
+            timeout=6 * 3600, result={"policy": policy.pk},
+        )  # fmt: skip
+        if run is not None:  # None: another dispatcher got there first
+            started.append(str(run.id))
     return started

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import django_rq
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dms_admin.audit import Actor
+from dms_admin.audit import SYSTEM, Actor
 from dms_admin.models import JobRun
 
 log = logging.getLogger(__name__)
@@ -37,19 +38,40 @@ def job_enqueue(
         raise JobConflict(f"A {kind} job is already queued or running.")
     func_path = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
     run = JobRun.objects.create(kind=kind, created_by=actor.name, func=func_path, args=list(args), queue=queue)
-
-    def enqueue() -> None:
-        try:
-            django_rq.get_queue(queue).enqueue(func_path, str(run.id), *args, job_id=str(run.id), job_timeout=timeout)
-        except Exception as exc:  # Redis down: the run must not sit "queued" forever
-            log.warning("could not enqueue %s: %s", kind, exc)
-            JobRun.objects.filter(pk=run.pk).update(
-                status=JobRun.Status.FAILED, error=f"The job queue (Redis) cannot be reached: {exc}",
-                finished_at=timezone.now(),
-            )  # fmt: skip
-
-    transaction.on_commit(enqueue)
+    transaction.on_commit(lambda: _enqueue(run, timeout))
     return run
+
+
+def job_enqueue_once(
+    *, run_id: uuid.UUID, kind: str, func: str, args: tuple[Any, ...] = (), queue: str = "default",
+    timeout: int | None = None, result: dict[str, Any] | None = None,
+) -> JobRun | None:  # fmt: skip
+    """For schedules: the run's id is derived from (schedule, minute), so when two dispatchers
+    see the same due minute only one creates the run; the other gets None."""
+    try:
+        with transaction.atomic():
+            run = JobRun.objects.create(
+                id=run_id, kind=kind, created_by=SYSTEM.name, func=func, args=list(args), queue=queue,
+                result=result or {},
+            )  # fmt: skip
+    except IntegrityError:
+        return None
+    _enqueue(run, timeout)
+    return run
+
+
+def _enqueue(run: JobRun, timeout: int | None) -> None:
+    # The RQ job id is the run id: cancel and the job monitor find every job the same way.
+    try:
+        django_rq.get_queue(run.queue).enqueue(
+            run.func, str(run.id), *run.args, job_id=str(run.id), job_timeout=timeout
+        )
+    except Exception as exc:  # Redis down: the run must not sit "queued" forever
+        log.warning("could not enqueue %s: %s", run.kind, exc)
+        JobRun.objects.filter(pk=run.pk).update(
+            status=JobRun.Status.FAILED, error=f"The job queue (Redis) cannot be reached: {exc}",
+            finished_at=timezone.now(),
+        )  # fmt: skip
 
 
 def job_retry(*, run: JobRun, actor: Actor) -> JobRun:

@@ -7,13 +7,10 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import django_rq
 from croniter import croniter
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dms_admin.audit import SYSTEM
-from dms_admin.jobqueue import job_running
+from dms_admin.jobqueue import job_enqueue_once, job_running
 from dms_admin.models import JobRun
 from spam import services
 from spam.models import TrainingSchedule
@@ -67,21 +64,10 @@ def dispatch_due_trainings(now: datetime | None = None) -> list[str]:
         if services.training_active() is not None:
             log.warning("training %s due at %s skipped: another training has not ended", schedule.pk, minute)
             continue
-        try:
-            with transaction.atomic():
-                run = JobRun.objects.create(id=run_id, kind=services.TRAIN_KIND, created_by=SYSTEM.name)
-        except IntegrityError:  # another dispatcher got there first
-            continue
-        try:
-            django_rq.get_queue("default").enqueue(
-                "spam.jobs.training_job", str(run.id), schedule.pk,
-                job_id=f"spam-train-{schedule.pk}-{minute:%Y%m%d%H%M}", job_timeout=services._train_timeout() * 2 + 300,
-            )  # fmt: skip
-        except Exception as exc:  # Redis down: the run must not sit "queued" forever
-            JobRun.objects.filter(pk=run.pk).update(
-                status=JobRun.Status.FAILED, error=f"The job queue (Redis) cannot be reached: {exc}",
-                finished_at=timezone.now(),
-            )  # fmt: skip
-            continue
-        started.append(str(run.id))
+        run = job_enqueue_once(
+            run_id=run_id, kind=services.TRAIN_KIND, func="spam.jobs.training_job", args=(schedule.pk,),
+            timeout=services._train_timeout() * 2 + 300,
+        )  # fmt: skip
+        if run is not None:  # None: another dispatcher got there first
+            started.append(str(run.id))
     return started

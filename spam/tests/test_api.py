@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
+from dms_admin import jobqueue
 from dms_admin.models import AuditEntry, JobRun
 from spam import jobs
 from spam.models import TrainingRun, TrainingSchedule
@@ -89,7 +90,7 @@ def test_paris_schedule_fires_at_the_right_utc_minute_across_dst() -> None:
 def test_two_dispatchers_in_one_minute_start_one_run(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     enqueued = []
     monkeypatch.setattr(
-        jobs.django_rq,
+        jobqueue.django_rq,
         "get_queue",
         lambda name: type("Q", (), {"enqueue": lambda *a, **k: enqueued.append(k["job_id"])})(),
     )
@@ -98,7 +99,12 @@ def test_two_dispatchers_in_one_minute_start_one_run(monkeypatch) -> None:  # ty
     jobs.dispatch_due_trainings(now)
     jobs.dispatch_due_trainings(now + timedelta(seconds=30))
     run = JobRun.objects.get()
-    assert run.kind == "spam-train" and len(enqueued) == 1 and enqueued[0].endswith("-202501011200")
+    assert run.kind == "spam-train" and enqueued == [str(run.id)]
+    assert run.id == jobs.schedule_run_id(run_schedule_id(), now.replace(second=0))
+
+
+def run_schedule_id() -> int:
+    return TrainingSchedule.objects.get().pk
 
 
 def test_the_panel_pages_render_for_an_admin(admin_client) -> None:  # type: ignore[no-untyped-def]
