@@ -47,3 +47,13 @@ class ApiToken(models.Model):
 
     def allows_domain(self, domain: str) -> bool:
         return not self.domains or domain.lower() in self.domains
+
+
+class DomainAdmin(models.Model):
+    """An admin limited to some mail domains (a Django staff user who is not a superuser)."""
+
+    user = models.OneToOneField("auth.User", on_delete=models.CASCADE, related_name="domain_admin")
+    domains = models.JSONField(default=list)  # lower-case, punycode
+
+    def __str__(self) -> str:
+        return f"{self.user} ({', '.join(self.domains)})"

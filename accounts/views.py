@@ -10,11 +10,13 @@ from accounts import services
 from accounts.forms import MailboxCreateForm, MailboxDeleteForm, PasswordForm, QuotaForm, add_service_error
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.roles import check_domain, require_domain, visible
 
 PAGE_SIZE = 50
 
 
-def _mailbox_or_404(address: str) -> services.Mailbox:
+def _mailbox_or_404(request: HttpRequest, address: str) -> services.Mailbox:
+    require_domain(request, address.rpartition("@")[2])
     mailbox = services.mailbox_get(address=address)
     if mailbox is None:
         raise Http404(f"There is no mailbox {address}.")
@@ -29,7 +31,7 @@ def _saved_message(request: HttpRequest, what: str, saved: services.Saved) -> No
 @require_GET
 def mailbox_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("search", "")
-    mailboxes = services.mailbox_list(search=search)
+    mailboxes = visible(request, services.mailbox_list(search=search), lambda m: m.domain)
     page = Paginator(mailboxes, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = services.mailbox_usage(page.object_list)
     return render(
@@ -43,6 +45,7 @@ def mailbox_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            check_domain(request, data["address"], field="address")
             saved = services.mailbox_create(
                 address=data["address"],
                 password=data["password"],
@@ -59,7 +62,7 @@ def mailbox_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def mailbox_password(request: HttpRequest, address: str) -> HttpResponse:
-    mailbox = _mailbox_or_404(address)
+    mailbox = _mailbox_or_404(request, address)
     form = PasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -76,7 +79,7 @@ def mailbox_password(request: HttpRequest, address: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def mailbox_quota(request: HttpRequest, address: str) -> HttpResponse:
-    mailbox = _mailbox_or_404(address)
+    mailbox = _mailbox_or_404(request, address)
     form = QuotaForm(request.POST or None, initial={"quota": mailbox.quota or ""})
     if request.method == "POST" and form.is_valid():
         try:
@@ -93,7 +96,7 @@ def mailbox_quota(request: HttpRequest, address: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def mailbox_delete(request: HttpRequest, address: str) -> HttpResponse:
-    mailbox = _mailbox_or_404(address)
+    mailbox = _mailbox_or_404(request, address)
     actor = Actor.from_request(request)
     form = MailboxDeleteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -11,6 +11,7 @@ from accounts import services
 from accounts.forms import AliasForm, RegexpForm, add_service_error
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.roles import check_domain, require_domain, visible
 
 
 def _report(request: HttpRequest, what: str, saved: services.Saved) -> None:
@@ -26,6 +27,7 @@ def alias_list(request: HttpRequest) -> HttpResponse:
     form = AliasForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
+            check_domain(request, form.cleaned_data["address"], field="address")
             saved = services.alias_save(
                 address=form.cleaned_data["address"], targets=form.targets_list(), actor=Actor.from_request(request)
             )
@@ -35,7 +37,9 @@ def alias_list(request: HttpRequest) -> HttpResponse:
             _report(request, "Alias created.", saved)
             return redirect("accounts:alias-list")
     search = request.GET.get("search", "")
-    page = Paginator(services.alias_list(search=search), 50).get_page(request.GET.get("page"))
+    page = Paginator(visible(request, services.alias_list(search=search), lambda a: a.domain), 50).get_page(
+        request.GET.get("page")
+    )
     context = {
         "page": page,
         "search": search,
@@ -48,6 +52,7 @@ def alias_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def alias_edit(request: HttpRequest, address: str) -> HttpResponse:
+    require_domain(request, address.rpartition("@")[2])
     alias = services.alias_get(address=address)
     if alias is None:
         raise Http404(f"There is no alias {address}.")
@@ -68,6 +73,7 @@ def alias_edit(request: HttpRequest, address: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def alias_delete(request: HttpRequest, address: str) -> HttpResponse:
+    require_domain(request, address.rpartition("@")[2])
     alias = services.alias_get(address=address)
     if alias is None:
         raise Http404(f"There is no alias {address}.")

@@ -10,9 +10,11 @@ from accounts.forms import add_service_error
 from accounts.forms_domains import DkimGenerateForm
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.roles import require_domain, visible
 
 
-def _domain_or_404(domain: str) -> domains.Domain:
+def _domain_or_404(request: HttpRequest, domain: str) -> domains.Domain:
+    require_domain(request, domain)
     found = domains.domain_get(domain)
     if found is None:
         raise Http404(f"There is no domain {domain} (no mailbox or alias uses it).")
@@ -27,13 +29,13 @@ def _suggested(key: domains.DkimKey | None) -> dict[str, str | int]:
 @require_GET
 def domain_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("search", "")
-    context = {"domains": domains.domain_list(search=search), "search": search}
+    context = {"domains": visible(request, domains.domain_list(search=search), lambda d: d.name), "search": search}
     return render(request, "accounts/domain_list.html", context)
 
 
 @require_GET
 def domain_detail(request: HttpRequest, domain: str) -> HttpResponse:
-    found = _domain_or_404(domain)
+    found = _domain_or_404(request, domain)
     checked = request.GET.get("check") == "1"
     records = domains.domain_dns_check(found.name) if checked else domains.domain_dns_records(found.name)
     context = {"domain": found, "records": records, "checked": checked}
@@ -48,7 +50,7 @@ def domain_detail(request: HttpRequest, domain: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def dkim_generate(request: HttpRequest, domain: str) -> HttpResponse:
-    found = _domain_or_404(domain)
+    found = _domain_or_404(request, domain)
     key = domains.dkim_get(found.name)
     actor = Actor.from_request(request)
     form = DkimGenerateForm(request.POST or None, initial=_suggested(key))

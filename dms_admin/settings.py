@@ -123,6 +123,8 @@ REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Login throttling: this many failures per username or per IP within the window lock it out.
 LOGIN_MAX_FAILURES = envint("LOGIN_MAX_FAILURES", 5)
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900)
+# Every admin must sign in with a TOTP code too; those without one set it up at their next sign-in.
+REQUIRE_2FA = envbool("REQUIRE_2FA")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -150,6 +152,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "dms_admin.middleware.PanelLoginRequiredMiddleware",
+    "dms_admin.roles.RoleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

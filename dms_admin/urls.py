@@ -1,11 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from dms_admin import metrics, views, views_jobs, views_ops, views_settings, views_setup
+from accounts import views_admins
+from dms_admin import metrics, views, views_2fa, views_jobs, views_ops, views_settings, views_setup
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login_view, name="login"),
+    path("login/2fa/", views_2fa.login_second_step, name="login-2fa"),
+    path("account/2fa/", views_2fa.two_factor_view, name="two-factor"),
+    path("account/2fa/disable/", views_2fa.two_factor_disable_view, name="two-factor-disable"),
+    path("account/2fa/recovery-codes/", views_2fa.recovery_codes_view, name="two-factor-recovery"),
     path("welcome/", views_setup.first_run, name="first-run"),
     path("logout/", views.logout_view, name="logout"),
     path("healthz", views.healthz, name="healthz"),
@@ -14,6 +19,8 @@ urlpatterns = [
     path("history/<str:sha>/", views.history_detail, name="history-detail"),
     path("history/<str:sha>/rollback/", views.history_rollback, name="history-rollback"),
     path("audit/", views.audit_list, name="audit-list"),
+    path("admins/", views_admins.admin_list, name="admin-list"),
+    path("admins/<int:pk>/delete/", views_admins.admin_delete, name="admin-delete"),
     path("apply/", views.apply_view, name="apply"),
     path("settings/", views_settings.settings_view, name="settings"),
     path("health/", views_ops.health_view, name="health"),

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_not_required
@@ -11,7 +10,6 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dms_admin import services
@@ -22,7 +20,10 @@ from dms_admin.errors import FieldError
 from dms_admin.forms import LoginForm
 from dms_admin.jobqueue import JobConflict
 from dms_admin.models import AuditEntry, JobRun
+from dms_admin.roles import scope_of
 from dms_admin.throttle import LOCKED_MESSAGE, login_failed, login_succeeded, login_throttled
+from dms_admin.two_factor import second_step_needed
+from dms_admin.views_2fa import pending_login_start, safe_next
 from dms_admin.views_setup import admin_exists
 
 HISTORY_PAGE_SIZE = 30
@@ -53,10 +54,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, "Wrong username or password.")
             else:
                 login_succeeded(username=username)
+                if second_step_needed(user=user):
+                    pending_login_start(request, user, next_url)
+                    return redirect("login-2fa")
                 login(request, user)
                 audit_record(actor=Actor.from_request(request), action="login")
-                safe = url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure())
-                return redirect(next_url if safe and next_url else settings.LOGIN_REDIRECT_URL)
+                return redirect(safe_next(request, next_url))
     return render(request, "dms_admin/login.html", {"form": form, "next": next_url})
 
 
@@ -80,6 +83,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    if scope is not None and not scope.superadmin:
+        return redirect("accounts:mailbox-list")  # a domain admin's work starts with their mailboxes
     container, container_error, memory = None, "", None
     mailserver = get_mailserver()
     try:

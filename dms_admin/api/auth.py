@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from accounts.models import ApiToken
 from dms_admin.audit import Actor, client_ip
 from dms_admin.models import AuditEntry
+from dms_admin.roles import scope_of_user, superadmin_only
 
 
 class TokenUser:
@@ -59,7 +60,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
 
 class ApiAccess(permissions.BasePermission):
-    """Admins (panel session) may do everything; a token may read, and write with the write scope."""
+    """The roles of dms_admin.roles, and a token's scope: read, or read and write."""
 
     message = "This token may only read."
 
@@ -67,10 +68,15 @@ class ApiAccess(permissions.BasePermission):
         user = request.user
         if not user or not user.is_authenticated:
             return False
+        scope = scope_of_user(user)
+        if scope is None:
+            self.message = "Your account has no admin role here."
+            return False
+        if not scope.superadmin and superadmin_only(request.path):
+            self.message = "Only a superadmin (or a token not limited to domains) may use this."
+            return False
         token = api_token(request)
-        if token is None:
-            return bool(getattr(user, "is_staff", False) or getattr(user, "is_superuser", False))
-        return request.method in permissions.SAFE_METHODS or token.scope == ApiToken.Scope.WRITE
+        return token is None or request.method in permissions.SAFE_METHODS or token.scope == ApiToken.Scope.WRITE
 
 
 def api_token(request: Request) -> ApiToken | None:
@@ -82,8 +88,8 @@ def api_actor(request: Request) -> Actor:
 
 
 def allowed_domain(request: Request, domain: str) -> bool:
-    token = api_token(request)
-    return token is None or token.allows_domain(domain)
+    scope = scope_of_user(request.user)
+    return scope is not None and scope.allows(domain)
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]

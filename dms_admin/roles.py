@@ -1,0 +1,130 @@
+"""Who may see and change what: the one place roles are decided (panel, API and jobs).
+
+- superadmin: a Django superuser, or an API token not limited to domains;
+- domain admin: a staff user with a DomainAdmin row, or a token limited to domains — only the
+  mailboxes, aliases, quotas, DKIM and DNS of those domains;
+- anyone else signed in (a Django user with no role) reaches nothing. Mail users never have a
+  Django session; they use /me/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseBase, HttpResponseForbidden, JsonResponse
+
+# Whole-server pages and endpoints: superadmins only.
+SUPERADMIN_PREFIXES = (
+    "/settings/", "/apply/", "/history/", "/audit/", "/jobs/", "/health/", "/logs/", "/fail2ban/",
+    "/updates/", "/backups/", "/spam/", "/django-admin/", "/admins/",
+    "/mailboxes/relays/", "/mailboxes/restrictions/", "/mailboxes/tokens/", "/mailboxes/aliases/regexp/",
+    "/api/v1/settings/", "/api/v1/apply/", "/api/v1/history/", "/api/v1/audit/", "/api/v1/jobs/",
+    "/api/v1/container/", "/api/v1/health/", "/api/v1/logs/", "/api/v1/fail2ban/", "/api/v1/updates/",
+    "/api/v1/backups/", "/api/v1/spam/", "/api/v1/relays/", "/api/v1/restrictions/", "/api/v1/regexp-aliases/",
+    "/api/v1/tokens/",
+)  # fmt: skip
+# Open to everyone or with their own checks (mail users, autoconfig, health probes, API docs).
+EXEMPT_PREFIXES = ("/login/", "/logout/", "/welcome/", "/me/", "/static/", "/healthz", "/metrics", "/mail/",
+                   "/.well-known/", "/autodiscover/", "/Autodiscover/", "/api/v1/schema/", "/api/v1/docs/")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    superadmin: bool
+    domains: frozenset[str] = frozenset()
+
+    def allows(self, domain: str) -> bool:
+        return self.superadmin or domain.strip().lower().lstrip("@") in self.domains
+
+    def allows_address(self, address: str) -> bool:
+        return self.allows(address.rpartition("@")[2])
+
+
+SUPERADMIN = Scope(superadmin=True)
+
+
+def scope_of_user(user: Any) -> Scope | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    token = getattr(user, "token", None)  # dms_admin.api.auth.TokenUser
+    if token is not None:
+        return Scope(superadmin=not token.domains, domains=frozenset(token.domains))
+    if getattr(user, "is_superuser", False):
+        return SUPERADMIN
+    if getattr(user, "is_staff", False):
+        from accounts.models import DomainAdmin
+
+        row = DomainAdmin.objects.filter(user_id=user.pk).first()
+        if row is not None and row.domains:
+            return Scope(superadmin=False, domains=frozenset(d.lower() for d in row.domains))
+    return None
+
+
+def scope_of(request: HttpRequest) -> Scope | None:
+    if not hasattr(request, "_dms_scope"):
+        request._dms_scope = scope_of_user(getattr(request, "user", None))  # type: ignore[attr-defined]
+    scope: Scope | None = request._dms_scope  # type: ignore[attr-defined]
+    return scope
+
+
+def superadmin_only(path: str) -> bool:
+    return path.startswith(SUPERADMIN_PREFIXES)
+
+
+def _denied(request: HttpRequest, message: str) -> HttpResponseBase:
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"error": message, "fields": {}}, status=403)
+    return HttpResponseForbidden(message)
+
+
+class RoleMiddleware:
+    """Panel pages: a signed-in user without a role gets 403; whole-server pages need a superadmin.
+
+    The API authenticates tokens in its views, so it re-checks there through `ApiAccess`.
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        path = request.path_info
+        user = getattr(request, "user", None)
+        if (
+            not path.startswith(EXEMPT_PREFIXES)
+            and not path.startswith("/api/")
+            and user is not None
+            and user.is_authenticated
+        ):
+            scope = scope_of(request)
+            if scope is None:
+                return _denied(request, "Your account has no admin role here.")
+            if not scope.superadmin and superadmin_only(path):
+                return _denied(request, "Only a superadmin may open this page.")
+        return self.get_response(request)
+
+
+def require_domain(request: HttpRequest, domain: str) -> None:
+    """404 (not 403: it does not even exist for them) when the domain is outside the admin's scope."""
+    from django.http import Http404
+
+    scope = scope_of(request)
+    if scope is None or not scope.allows(domain):
+        raise Http404("Not found.")
+
+
+def visible(request: HttpRequest, items: list[Any], domain_of: Any) -> list[Any]:
+    scope = scope_of(request)
+    if scope is None:
+        return []
+    return items if scope.superadmin else [item for item in items if scope.allows(domain_of(item))]
+
+
+def check_domain(request: HttpRequest, address: str, *, field: str) -> None:
+    """FieldError when a form would create something in a domain outside the admin's scope."""
+    from dms_admin.errors import FieldError
+
+    domain = address.strip().rpartition("@")[2].lower()
+    scope = scope_of(request)
+    if scope is None or not scope.allows(domain):
+        raise FieldError(field, f"You may not manage addresses of {domain or 'that domain'}.")
