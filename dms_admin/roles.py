@@ -68,6 +68,16 @@ def scope_of(request: HttpRequest) -> Scope | None:
     return scope
 
 
+def _must_enrol(user: Any) -> bool:
+    from django.conf import settings
+
+    if not settings.REQUIRE_2FA:
+        return False
+    from dms_admin.two_factor import two_factor_enabled
+
+    return not two_factor_enabled(user=user)
+
+
 def superadmin_only(path: str) -> bool:
     return path.startswith(SUPERADMIN_PREFIXES)
 
@@ -99,6 +109,11 @@ class RoleMiddleware:
             scope = scope_of(request)
             if scope is None:
                 return _denied(request, "Your account has no admin role here.")
+            if _must_enrol(user) and not path.startswith("/account/2fa/"):
+                # REQUIRE_2FA also covers sessions opened before it was switched on, and the first run.
+                from django.shortcuts import redirect
+
+                return redirect("two-factor")
             if not scope.superadmin and superadmin_only(path):
                 return _denied(request, "Only a superadmin may open this page.")
         return self.get_response(request)

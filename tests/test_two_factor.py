@@ -227,3 +227,10 @@ def test_enrol_then_sign_in_with_a_code_in_a_browser(browser_page, live_server, 
     page.wait_for_selector("h1:has-text('Mail server')")
     assert page.url == live_server.url + "/"
     assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def test_require_2fa_also_stops_sessions_opened_before_it(admin_client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.REQUIRE_2FA = True
+    response = admin_client.get("/mailboxes/")
+    assert response.status_code == 302 and response["Location"] == "/account/2fa/"
+    assert admin_client.get("/account/2fa/").status_code == 200
