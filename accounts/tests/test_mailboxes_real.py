@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import time
 
@@ -25,13 +26,20 @@ def served(settings, docker_engine, mail_container_served):  # type: ignore[no-u
 
 
 def imap_login(port: int, user: str, password: str) -> bool:
-    with imaplib.IMAP4("127.0.0.1", port, timeout=10) as imap:
-        try:
-            imap.login(user, password)
-        except imaplib.IMAP4.error:
-            return False
-        imap.logout()
+    """Whether IMAP accepts the login now. A dropped connection counts as "not yet": Dovecot closes
+    clients while it reloads after the change detector regenerated its users."""
+    try:
+        imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    except OSError:
+        return False
+    try:
+        imap.login(user, password)
         return True
+    except (imaplib.IMAP4.error, OSError):  # IMAP4.abort is an IMAP4.error
+        return False
+    finally:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
+            imap.logout()
 
 
 def eventually(check, timeout: float = 15.0) -> float:  # type: ignore[no-untyped-def]
