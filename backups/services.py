@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ POLICY_FIELDS = (
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
 
 Report = Callable[[arc.Progress], None]
+log = logging.getLogger(__name__)
 
 
 def source_roots(include: list[str] | None = None) -> dict[str, Path]:
@@ -116,26 +118,36 @@ def _active_run(policy_id: int) -> JobRun | None:
     return JobRun.objects.filter(kind__in=POLICY_KINDS, status__in=ACTIVE, result__policy=policy_id).first()
 
 
-def _enqueue(*, kind: str, func: str, args: tuple[Any, ...], policy: BackupPolicy, actor: Actor) -> JobRun:
+def _enqueue(
+    *, kind: str, func: str, args: tuple[Any, ...], policy: BackupPolicy, actor: Actor, in_process: bool = False
+) -> JobRun:
+    """The run, queued for a worker; or, `in_process`, only recorded: the caller runs `func` itself."""
     with transaction.atomic():
         BackupPolicy.objects.select_for_update().get(pk=policy.pk)  # one starter at a time per policy
         active = _active_run(policy.pk)
         if active is not None:
             raise Conflict(None, f"A {active.kind} of {policy.name} is already {active.status}; wait for it to end.")
-        run = job_enqueue(kind=kind, func=func, args=args, actor=actor, queue="backups")
+        if in_process:  # as job_enqueue records it, without handing it to RQ: no worker runs it as well
+            run = JobRun.objects.create(kind=kind, created_by=actor.name, func=func, args=list(args), queue="backups")
+        else:
+            run = job_enqueue(kind=kind, func=func, args=args, actor=actor, queue="backups")
         run.result = {"policy": policy.pk}
         run.save(update_fields=["result"])
     return run
 
 
-def backup_start(*, policy: BackupPolicy, actor: Actor) -> JobRun:
+def backup_start(*, policy: BackupPolicy, actor: Actor, in_process: bool = False) -> JobRun:
+    """Queue a backup of the policy; `in_process`: record the run for the caller to run with backups.jobs.backup_job."""
     dest = Path(policy.destination)
     if not dest.is_dir():
         raise FieldError("destination", f"The backup folder {dest} is not there (is the volume mounted?).")
     last = policy.archives.filter(safety=False).order_by("-created_at").first()
     if last is not None:  # quick refusal before queueing; the job checks again with exact numbers
         arc.check_free_space(dest, min(last.size, arc.estimate_needed(last.source_bytes, None)) // 2)
-    run = _enqueue(kind="backup", func="backups.jobs.backup_job", args=(policy.pk,), policy=policy, actor=actor)
+    run = _enqueue(
+        kind="backup", func="backups.jobs.backup_job", args=(policy.pk,), policy=policy, actor=actor,
+        in_process=in_process,
+    )  # fmt: skip
     audit_record(actor=actor, action="backup.start", object=policy.name)
     return run
 
@@ -150,9 +162,30 @@ def _policy_lock(policy: BackupPolicy) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise Conflict(None, f"Another backup or restore of {policy.name} is running.") from exc
+        remove_stale_temp(policy)
         yield
     finally:
         os.close(fd)
+
+
+def remove_stale_temp(policy: BackupPolicy) -> list[str]:
+    """Temporary files a killed run of this policy left (archive, manifest); call holding its lock.
+
+    Only this policy's: `.dms-admin-tmp-<name>-<UTC time>…`, so "nightly" never touches the files
+    of "nightly-mail", which may be writing to the same folder right now.
+    """
+    dest = Path(policy.destination)
+    pattern = re.compile(re.escape(f"{arc.TEMP_PREFIX}{policy.name}-") + r"\d{8}T\d{6}Z-")
+    removed = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(dest) as it:
+        for item in it:
+            if pattern.match(item.name) and item.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(item.path)
+                removed.append(item.name)
+    if removed:
+        log.warning("removed %d temporary file(s) a stopped run of %s left: %s", len(removed), policy.name, removed)
+    return removed
 
 
 def _parent_for(policy: BackupPolicy) -> BackupArchive | None:
@@ -345,9 +378,10 @@ def archive_restore(
             wanted = {p for p in changing | dirs if entries[p].archive == Path(link.path).name}
             wanted = {p for p in wanted if not p.startswith("config/") and p != "config"}
             if wanted:
+                held = {e.path: e for e in manifest.held} if link.pk == archive.pk else None  # else: its manifest
                 arc.extract(
                     archive=Path(link.path), compression=link.policy.compression, roots=files_roots,
-                    wanted=wanted, progress=progress, state=state,
+                    wanted=wanted, progress=progress, state=state, held=held,
                 )  # fmt: skip
         config_files = sorted(p for p in changing if p.startswith("config/") and entries[p].type == "file")
         if config_files:
