@@ -160,3 +160,7 @@ if __name__ == "__main__":
     from bench import container_bench
 
     container_bench.main()
+    print("== backups (BENCH_SMALL=1 for a quick run; the default is >= 50,000 messages, >= 1 GB)")
+    from bench import backups_bench
+
+    backups_bench.main()
