@@ -65,8 +65,20 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.POST.get("everywhere") == "1":
+        ended = sessions_end(user_id=request.user.pk)
+        audit_record(actor=Actor.from_request(request), action="logout.everywhere", detail=f"{ended} session(s) ended")
     logout(request)
     return redirect("login")
+
+
+def sessions_end(*, user_id: int | None) -> int:
+    """End every session of a user (other browsers, stolen cookies); returns how many."""
+    from django.contrib.sessions.models import Session
+
+    mine = [s.pk for s in Session.objects.iterator() if s.get_decoded().get("_auth_user_id") == str(user_id)]
+    Session.objects.filter(pk__in=mine).delete()
+    return len(mine)
 
 
 @login_not_required

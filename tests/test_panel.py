@@ -232,3 +232,15 @@ def test_home_shows_the_age_of_the_last_backup(admin_client, tmp_path) -> None: 
         policy=policy, path=str(tmp_path / "a.tar.gz"), created_at=timezone.now() - timedelta(hours=3)
     )
     assert b"Last backup: 3\xc2\xa0hours ago" in admin_client.get(reverse("home")).content
+
+
+def test_sign_out_everywhere_ends_the_other_sessions(superadmin) -> None:  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    laptop, phone = Client(), Client()
+    laptop.force_login(superadmin)
+    phone.force_login(superadmin)
+    assert phone.get(reverse("home")).status_code == 200
+    laptop.post(reverse("logout"), {"everywhere": "1"})
+    assert phone.get(reverse("home"))["Location"].startswith("/login/")
+    assert AuditEntry.objects.filter(action="logout.everywhere").exists()
