@@ -15,22 +15,19 @@ Only images under these ``dms-deploy-test-*`` names are ever removed (stale tags
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import os
 import sys
 import tarfile
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import docker
 from docker.utils import build as docker_build
 
-from tests.realenv.mailimage import ensure_base_image
+from tests.realenv.mailimage import build_lock, ensure_base_image, image_exists
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -54,25 +51,6 @@ def _digest(paths: list[tuple[str, Path]], extra: str = "") -> str:
     return h.hexdigest()[:12]
 
 
-def _exists(client: docker.DockerClient, tag: str) -> bool:
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _lock(client: docker.DockerClient, what: str) -> Iterator[None]:
-    key = hashlib.sha256(str(client.api.base_url).encode()).hexdigest()[:10]
-    with (Path(tempfile.gettempdir()) / f"dms-deploy-test-{what}-{key}.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _build(client: docker.DockerClient, tag: str, **kwargs: object) -> float:
     """Build with the low-level API (streams the log); return the seconds it took."""
     started = time.monotonic()
@@ -88,7 +66,7 @@ def _build(client: docker.DockerClient, tag: str, **kwargs: object) -> float:
                     print(f"[build {tag}] {line}", file=sys.stderr, flush=True)
         if "error" in chunk:
             raise RuntimeError(f"building {tag} failed: {chunk['error']}\n" + "\n".join(tail))
-    if not _exists(client, tag):
+    if not image_exists(client, tag):
         raise RuntimeError(f"building {tag} produced no image:\n" + "\n".join(tail))
     seconds = time.monotonic() - started
     progress(f"{tag} built in {seconds:.0f} s")
@@ -117,10 +95,10 @@ def ensure_python_base(client: docker.DockerClient) -> str:
     recipe = HERE / "python-base.Dockerfile"
     bundle = host_ca_bundle()
     tag = f"{PYTHON_REPO}:{_digest([('recipe', recipe), ('ca', bundle)], extra=client.images.get(base).id)}"
-    if _exists(client, tag):
+    if image_exists(client, tag):
         return tag
-    with _lock(client, "python"):
-        if not _exists(client, tag):
+    with build_lock(client, "deploy-python"):
+        if not image_exists(client, tag):
             context = io.BytesIO()
             with tarfile.open(fileobj=context, mode="w") as tar:
                 tar.add(recipe, arcname="Dockerfile")
@@ -158,10 +136,10 @@ def ensure_admin_image(client: docker.DockerClient) -> tuple[str, float]:
     """Return (tag, seconds spent building: 0 when cached)."""
     python_base = ensure_python_base(client)
     tag = admin_image_tag(python_base)
-    if _exists(client, tag):
+    if image_exists(client, tag):
         return tag, 0.0
-    with _lock(client, "admin"):
-        if _exists(client, tag):
+    with build_lock(client, "deploy-admin"):
+        if image_exists(client, tag):
             return tag, 0.0
         context = context_tar()
         try:
@@ -187,10 +165,10 @@ def ensure_socket_proxy_image(client: docker.DockerClient) -> str:
     recipe_dir = COMPOSE_DIR / "socket-proxy"
     files = [(p.name, p) for p in sorted(recipe_dir.iterdir()) if p.is_file()]
     tag = f"{PROXY_REPO}:{_digest(files, extra=client.images.get(base).id)}"
-    if _exists(client, tag):
+    if image_exists(client, tag):
         return tag
-    with _lock(client, "proxy"):
-        if not _exists(client, tag):
+    with build_lock(client, "deploy-proxy"):
+        if not image_exists(client, tag):
             _build(client, tag, path=str(recipe_dir), buildargs={"BASE_IMAGE": base})
             _drop_stale(client, PROXY_REPO, keep=tag)
     return tag

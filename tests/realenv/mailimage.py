@@ -151,7 +151,7 @@ def host_debian_mirrors() -> DebianMirrors:
 # --------------------------------------------------------------------------- images
 
 
-def _image_exists(client: docker.DockerClient, tag: str) -> bool:
+def image_exists(client: docker.DockerClient, tag: str) -> bool:
     try:
         client.images.get(tag)
     except docker.errors.ImageNotFound:
@@ -160,10 +160,10 @@ def _image_exists(client: docker.DockerClient, tag: str) -> bool:
 
 
 @contextlib.contextmanager
-def _build_lock(client: docker.DockerClient) -> Iterator[None]:
-    """Serialise builds against the same engine across processes."""
+def build_lock(client: docker.DockerClient, what: str = "mailimage") -> Iterator[None]:
+    """Serialise builds of `what` against the same engine across processes."""
     key = hashlib.sha256(str(client.api.base_url).encode()).hexdigest()[:10]
-    path = Path(tempfile.gettempdir()) / f"dms-admin-test-mailimage-{key}.lock"
+    path = Path(tempfile.gettempdir()) / f"dms-admin-test-{what}-{key}.lock"
     with path.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -192,7 +192,7 @@ def _run_streaming(cmd: list[str], prefix: str) -> None:
 
 def ensure_base_image(client: docker.DockerClient) -> str:
     """Make ``dms-admin-test-base:bookworm`` unless the engine has it already."""
-    if _image_exists(client, BASE_TAG):
+    if image_exists(client, BASE_TAG):
         return BASE_TAG
     if os.geteuid() != 0 or shutil.which("debootstrap") is None:
         # Developer machine talking to its own engine: Docker Hub is the only way.
@@ -234,7 +234,7 @@ def ensure_base_image(client: docker.DockerClient) -> str:
                 'CMD ["/bin/bash"]',
             ],
         )
-    if not _image_exists(client, BASE_TAG):
+    if not image_exists(client, BASE_TAG):
         raise RuntimeError(f"import of {BASE_TAG} did not produce the image")
     progress(f"base image {BASE_TAG} ready in {time.monotonic() - started:.0f} s")
     return BASE_TAG
@@ -262,7 +262,7 @@ def _build_mail_image(client: docker.DockerClient, tag: str) -> None:
                     print(f"[build] {line}", file=sys.stderr, flush=True)
         if "error" in chunk:
             raise RuntimeError(f"building {tag} failed: {chunk['error']}\n" + "\n".join(tail))
-    if not _image_exists(client, tag):
+    if not image_exists(client, tag):
         raise RuntimeError(f"building {tag} finished without producing the image:\n" + "\n".join(tail))
     progress(f"mail image {tag} built in {time.monotonic() - started:.0f} s")
 
@@ -283,10 +283,10 @@ def _remove_stale_mail_images(client: docker.DockerClient, keep: str) -> None:
 def ensure_mail_image(client: docker.DockerClient) -> str:
     """Return ``dms-admin-test-mail:<hash12>``, building it (and the base) if missing."""
     tag = mail_image_tag()
-    if _image_exists(client, tag):
+    if image_exists(client, tag):
         return tag
-    with _build_lock(client):
-        if _image_exists(client, tag):  # built by whoever held the lock
+    with build_lock(client):
+        if image_exists(client, tag):  # built by whoever held the lock
             return tag
         ensure_base_image(client)
         _build_mail_image(client, tag)
