@@ -7,6 +7,7 @@ Between the password and the code the session holds only who passed the password
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -132,42 +133,42 @@ def two_factor_view(request: HttpRequest) -> HttpResponse:
     return _enrol_page(request, user, form, reverse("two-factor"))
 
 
-@never_cache
-@sensitive_post_parameters("code")  # codes never reach an error report
-@require_http_methods(["GET", "POST"])
-def two_factor_disable_view(request: HttpRequest) -> HttpResponse:
+def _confirmed_with_code(
+    request: HttpRequest, act: Callable[..., Any], done: Callable[[Any], HttpResponse], context: dict[str, Any]
+) -> HttpResponse:
+    """GET asks for a current code (TOTP or recovery); POST runs `act` with it, then `done`."""
     user = _user(request)
     if not tf.two_factor_enabled(user=user):
         return redirect("two-factor")
     form = SecondFactorForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            tf.two_factor_disable(user=user, code=form.cleaned_data["code"], actor=Actor.from_request(request))
+            outcome = act(user=user, code=form.cleaned_data["code"], actor=Actor.from_request(request))
         except FieldError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, "Two-factor sign-in is off; the authenticator and recovery codes are forgotten.")
-            return redirect("two-factor")
-    context = {"form": form, "title": "Turn off two-factor sign-in", "button": "Turn off", "danger": True}
-    return render(request, "dms_admin/two_factor_confirm.html", context)
+            return done(outcome)
+    return render(request, "dms_admin/two_factor_confirm.html", {"form": form, **context})
+
+
+@never_cache
+@sensitive_post_parameters("code")  # codes never reach an error report
+@require_http_methods(["GET", "POST"])
+def two_factor_disable_view(request: HttpRequest) -> HttpResponse:
+    def done(_: Any) -> HttpResponse:
+        messages.success(request, "Two-factor sign-in is off; the authenticator and recovery codes are forgotten.")
+        return redirect("two-factor")
+
+    context = {"title": "Turn off two-factor sign-in", "button": "Turn off", "danger": True}
+    return _confirmed_with_code(request, tf.two_factor_disable, done, context)
 
 
 @never_cache
 @sensitive_post_parameters("code")  # codes never reach an error report
 @require_http_methods(["GET", "POST"])
 def recovery_codes_view(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    if not tf.two_factor_enabled(user=user):
-        return redirect("two-factor")
-    form = SecondFactorForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            codes = tf.recovery_codes_renew(
-                user=user, code=form.cleaned_data["code"], actor=Actor.from_request(request)
-            )
-        except FieldError as error:
-            add_service_error(form, error)
-        else:
-            return render(request, "dms_admin/two_factor_codes.html", {"codes": codes})
-    context = {"form": form, "title": "New recovery codes", "button": "Make new codes", "danger": False}
-    return render(request, "dms_admin/two_factor_confirm.html", context)
+    def done(codes: Any) -> HttpResponse:
+        return render(request, "dms_admin/two_factor_codes.html", {"codes": codes})
+
+    context = {"title": "New recovery codes", "button": "Make new codes", "danger": False}
+    return _confirmed_with_code(request, tf.recovery_codes_renew, done, context)
