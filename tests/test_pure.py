@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dms_admin.apply import Action, action_for, plan
-from dms_admin.dms import merge_env
+from dms_admin.dms import _create_config, merge_env
 from dms_admin.envfile import env_changes, parse_env
 from dms_admin.redact import REDACTED, redact_env_text, unredact_env_text
 
@@ -68,6 +68,31 @@ def test_env_changes_sets_new_and_unsets_removed() -> None:
 
 def test_merge_env_keeps_order_and_unsets() -> None:
     assert merge_env(["PATH=/bin", "A=1", "B=2"], {"A": "x y", "B": None, "C": "3"}) == ["PATH=/bin", "A=x y", "C=3"]
+
+
+def test_a_new_image_brings_its_own_defaults_and_keeps_what_the_admin_set() -> None:
+    old_image = {
+        "Labels": {"version": "15.1.0", "vendor": "dms"},
+        "Cmd": ["supervisord"],
+        "Healthcheck": {"Test": ["a"]},
+    }
+    attrs = {
+        "Id": "f" * 64,
+        "Config": {
+            "Image": "dms:15.1",
+            "Env": ["A=1"],
+            "Labels": {"version": "15.1.0", "vendor": "mine", "com.docker.compose.service": "mailserver"},
+            "Cmd": ["supervisord"],
+            "Healthcheck": {"Test": ["custom"]},
+        },
+        "HostConfig": {"NetworkMode": "none"},
+    }
+    config = _create_config(attrs, {}, "dms:15.2", old_image)
+    assert config["Image"] == "dms:15.2" and "Cmd" not in config
+    assert config["Labels"] == {"vendor": "mine", "com.docker.compose.service": "mailserver"}
+    assert config["Healthcheck"] == {"Test": ["custom"]}  # set by the admin: kept
+    same = _create_config(attrs, {"A": "2"}, None)
+    assert same["Labels"]["version"] == "15.1.0" and same["Cmd"] == ["supervisord"] and same["Env"] == ["A=2"]
 
 
 def test_redaction_hides_credentials_only() -> None:

@@ -77,6 +77,9 @@ def test_a_newer_local_image_is_found_and_the_update_recreates_with_it(
     assert new.image == newer_image and new.version == "v15.2.0"  # the new image's env, not the old one's
     inspect = docker_client.api.inspect_container(new.id)
     assert "DMS_CONFIG_POLL=1" in inspect["Config"]["Env"]  # what the container was given stays
+    labels = inspect["Config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == "15.2.0"  # the new image's label, not the old one's
+    assert labels["dms-admin.test"] == "1"  # a label the container was given stays
     assert AuditEntry.objects.filter(action="update.start", object=newer_image).exists()
     assert updates.update_check().newer == []
 
