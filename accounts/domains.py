@@ -15,8 +15,11 @@ from dms_admin.audit import Actor
 from dms_admin.configstore import Change, ChangeResult, ConfigStore, get_store
 from dms_admin.envfile import parse_env
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.jobqueue import JobReport, job_enqueue
+from dms_admin.models import JobRun
 from dms_admin.services import ChangeOutcome, change_recorded, mail_hostname
 
+JOB_ACTIVE = (JobRun.Status.QUEUED, JobRun.Status.RUNNING)
 ACCOUNTS = "postfix-accounts.cf"
 VIRTUAL = "postfix-virtual.cf"
 ENV = "mailserver.env"
@@ -219,11 +222,12 @@ def dkim_generate(
     force: bool = False,
     actor: Actor,
     dry_run: bool = False,
+    report: JobReport | None = None,
 ) -> DkimSaved:
     """A new key for the domain, written where the engine DMS uses reads it, in one commit.
 
     An existing key for the same selector is kept unless `force` (then the published TXT record
-    must be replaced too).
+    must be replaced too). `report` is the job's when this runs as one (the panel's way).
     """
     domain = normalize_domain(domain)
     selector = validate_selector(selector)
@@ -232,9 +236,14 @@ def dkim_generate(
     engine = dkim_engine()
     if not force:
         _refuse_existing(store, engine, domain, selector, bits)  # before the slow part
+    if report:
+        report.progress(10, f"Making a {bits}-bit RSA key for {domain}")
     # Making a 4096-bit key takes a second or more: not while holding the config lock.
     pem = dkim.generate_private_key(bits)
     public = dkim.public_key_b64(pem)
+    if report:
+        report.progress(70, f"Writing the key files for {engine}")
+        report.stop_point()  # the last moment a stop leaves every file as it was
     message = f"Generate DKIM key {selector} for {domain} ({bits} bits, {engine})"
     with store.change(actor=actor.name, message=message, dry_run=dry_run) as change:
         if not force:
@@ -253,6 +262,21 @@ def dkim_generate(
         return DkimSaved(change.result, None, key)
     outcome = change_recorded(change.result, actor=actor, action="dkim.generate", object=f"{selector} {domain}")
     return DkimSaved(change.result, outcome, key)
+
+
+def dkim_generate_start(*, domain: str, selector: str, bits: int, force: bool, actor: Actor) -> JobRun:
+    """The panel's way: check the input now, make and write the key in a job with progress."""
+    domain = normalize_domain(domain)
+    selector = validate_selector(selector)
+    bits = validate_bits(bits)
+    if JobRun.objects.filter(kind="dkim", status__in=JOB_ACTIVE, args__0=domain).exists():
+        raise Conflict("selector", f"A DKIM key for {domain} is already being generated; see the job monitor.")
+    if not force:
+        _refuse_existing(get_store(), dkim_engine(), domain, selector, bits)
+    return job_enqueue(
+        kind="dkim", func="accounts.jobs.dkim_generate_job", args=(domain, selector, bits, force, actor.name, actor.ip),
+        actor=actor,
+    )  # fmt: skip
 
 
 def _private_rel(engine: str, domain: str, selector: str, bits: int) -> str:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -57,15 +56,13 @@ def dkim_generate(request: HttpRequest, domain: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            saved = domains.dkim_generate(
+            run = domains.dkim_generate_start(
                 domain=found.name, selector=data["selector"], bits=data["bits"], force=data["force"], actor=actor
             )
         except (FieldError, Conflict) as error:
             add_service_error(form, error)
         else:
-            if saved.outcome:
-                messages.success(request, f"DKIM key {saved.key.selector} generated. {saved.outcome.message}")
-            return redirect("domains:domain-detail", domain=found.name)
+            return redirect("job-detail", run_id=run.id)
     # What generating with the suggested values writes (replacing the current key if there is one).
     selector, bits = _suggested(key).values()
     preview = domains.dkim_generate(

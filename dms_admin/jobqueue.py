@@ -3,12 +3,18 @@
 A job function takes the run id (and plain ids or strings), calls services inside
 `job_running()`, and reports progress on the row. Errors are recorded and re-raised: nothing
 ends green after a caught error.
+
+Stopping a running job is cooperative: the panel marks the row, and the job raises JobStopped
+at its next `report.stop_point()`, placed only where stopping leaves nothing half-done (between
+files of a backup, before a restore extracts, before a purge removes). Killing the worker
+process instead could leave a container stopped mid-re-create or a folder half-restored.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,7 +23,7 @@ import django_rq
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dms_admin.audit import SYSTEM, Actor
+from dms_admin.audit import SYSTEM, Actor, audit_record
 from dms_admin.models import JobRun
 
 log = logging.getLogger(__name__)
@@ -25,6 +31,12 @@ log = logging.getLogger(__name__)
 
 class JobConflict(Exception):
     """Another job of the same kind is queued or running."""
+
+
+# Kinds whose job functions have stop points. Apply and update have none: they re-create the
+# mail container and put the old one back on their own when it is not healthy.
+STOPPABLE_KINDS = frozenset({"backup", "verify", "restore", "prune", "spam-train", "mailbox-purge", "dkim"})
+STOP_CHECK_INTERVAL = 0.5  # seconds between two looks at the row from stop_point()
 
 
 def job_enqueue(
@@ -74,6 +86,16 @@ def _enqueue(run: JobRun, timeout: int | None) -> None:
         )  # fmt: skip
 
 
+def job_stop(*, run: JobRun, actor: Actor) -> None:
+    """Ask a running job to stop at its next safe point."""
+    if run.kind not in STOPPABLE_KINDS:
+        raise JobConflict(f"A {run.kind} job cannot be stopped midway; it reverts on its own if it fails.")
+    if not JobRun.objects.filter(pk=run.pk, status=JobRun.Status.RUNNING).update(stop_requested_by=actor.name):
+        raise JobConflict(f"Only a running job can be stopped; this one is {run.status}.")
+    run.stop_requested_by = actor.name
+    audit_record(actor=actor, action="job.stop", object=f"{run.kind} {run.id}")
+
+
 def job_retry(*, run: JobRun, actor: Actor) -> JobRun:
     """Run a failed job again, as a new run with the same function and arguments."""
     if run.status != JobRun.Status.FAILED or not run.func:
@@ -84,6 +106,7 @@ def job_retry(*, run: JobRun, actor: Actor) -> JobRun:
 class JobReport:
     def __init__(self, run: JobRun) -> None:
         self.run = run
+        self._stop_checked = float("-inf")  # the first stop_point() always looks
 
     def progress(self, percent: int | None, message: str) -> None:
         fields = {"message": message[:300]}
@@ -96,9 +119,23 @@ class JobReport:
     def set_result(self, **result: Any) -> None:
         self.run.result.update(result)
 
+    def stop_point(self) -> None:
+        """Raise JobStopped if someone asked this job to stop; cheap enough to call per file."""
+        now = time.monotonic()
+        if now - self._stop_checked < STOP_CHECK_INTERVAL:
+            return
+        self._stop_checked = now
+        who = JobRun.objects.filter(pk=self.run.pk).values_list("stop_requested_by", flat=True).first()
+        if who:
+            raise JobStopped(f"Stopped by {who} before it finished; nothing was left half-done.")
+
 
 class JobCancelled(Exception):
     pass
+
+
+class JobStopped(Exception):
+    """A running job stopped at a safe point because an admin asked it to."""
 
 
 @contextlib.contextmanager

@@ -28,6 +28,8 @@ class JobRun(models.Model):
     func = models.CharField(max_length=200, blank=True)
     args = models.JSONField(default=list, blank=True)
     queue = models.CharField(max_length=40, default="default")
+    # Who asked a running job to stop; the job stops at its next safe point (see jobqueue).
+    stop_requested_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -38,6 +40,12 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.status}"
+
+    @property
+    def stoppable(self) -> bool:
+        from dms_admin.jobqueue import STOPPABLE_KINDS
+
+        return self.status == self.Status.RUNNING and self.kind in STOPPABLE_KINDS and not self.stop_requested_by
 
     @property
     def finished(self) -> bool:

@@ -16,10 +16,10 @@ from django.http import HttpRequest, HttpResponseBase, HttpResponseForbidden, Js
 
 # Whole-server pages and endpoints: superadmins only.
 SUPERADMIN_PREFIXES = (
-    "/settings/", "/apply/", "/history/", "/audit/", "/jobs/", "/health/", "/logs/", "/fail2ban/",
+    "/settings/", "/apply/", "/history/", "/audit/", "/health/", "/logs/", "/fail2ban/",
     "/updates/", "/backups/", "/spam/", "/django-admin/", "/admins/",
     "/mailboxes/relays/", "/mailboxes/restrictions/", "/mailboxes/tokens/", "/mailboxes/aliases/regexp/",
-    "/api/v1/settings/", "/api/v1/apply/", "/api/v1/history/", "/api/v1/audit/", "/api/v1/jobs/",
+    "/api/v1/settings/", "/api/v1/apply/", "/api/v1/history/", "/api/v1/audit/",
     "/api/v1/container/", "/api/v1/health/", "/api/v1/logs/", "/api/v1/fail2ban/", "/api/v1/updates/",
     "/api/v1/backups/", "/api/v1/spam/", "/api/v1/relays/", "/api/v1/restrictions/", "/api/v1/regexp-aliases/",
     "/api/v1/tokens/",
@@ -128,11 +128,31 @@ def require_domain(request: HttpRequest, domain: str) -> None:
         raise Http404("Not found.")
 
 
+def require_superadmin(request: HttpRequest) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    scope = scope_of(request)
+    if scope is None or not scope.superadmin:
+        raise PermissionDenied("Only a superadmin may do this.")
+
+
 def visible(request: HttpRequest, items: list[Any], domain_of: Any) -> list[Any]:
     scope = scope_of(request)
     if scope is None:
         return []
     return items if scope.superadmin else [item for item in items if scope.allows(domain_of(item))]
+
+
+def visible_jobs(user: Any) -> Any:
+    """Superadmins see every job; a domain admin (or domain-limited token) the jobs they started."""
+    from dms_admin.models import JobRun
+
+    scope = scope_of_user(user)
+    if scope is None:
+        return JobRun.objects.none()
+    if scope.superadmin:
+        return JobRun.objects.all()
+    return JobRun.objects.filter(created_by=user.get_username())
 
 
 def check_domain(request: HttpRequest, address: str, *, field: str) -> None:

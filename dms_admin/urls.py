@@ -35,6 +35,7 @@ urlpatterns = [
     path("jobs/<uuid:run_id>/", views.job_detail, name="job-detail"),
     path("jobs/<uuid:run_id>/retry/", views_jobs.job_retry_view, name="job-retry"),
     path("jobs/<uuid:run_id>/cancel/", views_jobs.job_cancel_view, name="job-cancel"),
+    path("jobs/<uuid:run_id>/stop/", views_jobs.job_stop_view, name="job-stop"),
     path("mailboxes/", include("accounts.urls")),
     path("domains/", include("accounts.urls_domains")),
     path("me/", include("accounts.urls_self")),

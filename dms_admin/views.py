@@ -20,7 +20,7 @@ from dms_admin.errors import FieldError
 from dms_admin.forms import LoginForm
 from dms_admin.jobqueue import JobConflict
 from dms_admin.models import AuditEntry, JobRun
-from dms_admin.roles import scope_of
+from dms_admin.roles import scope_of, visible_jobs
 from dms_admin.throttle import LOCKED_MESSAGE, login_failed, login_succeeded, login_throttled
 from dms_admin.two_factor import second_step_needed
 from dms_admin.views_2fa import pending_login_start, safe_next
@@ -198,6 +198,6 @@ def apply_view(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def job_detail(request: HttpRequest, run_id: str) -> HttpResponse:
-    run = get_object_or_404(JobRun, pk=run_id)
+    run = get_object_or_404(visible_jobs(request.user), pk=run_id)
     template = "dms_admin/_job_progress.html" if request.headers.get("HX-Request") else "dms_admin/job_detail.html"
     return render(request, template, {"run": run})

@@ -1,4 +1,7 @@
-"""The job monitor: every background job, with live progress, retry and cancel."""
+"""The job monitor: every background job, with live progress, retry, cancel and stop.
+
+Superadmins see every job; a domain admin sees the jobs they started (roles.visible_jobs).
+"""
 
 from __future__ import annotations
 
@@ -10,20 +13,21 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dms_admin import services
 from dms_admin.audit import Actor
-from dms_admin.jobqueue import JobConflict, job_retry
+from dms_admin.jobqueue import JobConflict, job_retry, job_stop
 from dms_admin.models import JobRun
+from dms_admin.roles import require_superadmin, visible_jobs
 
 
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    runs = JobRun.objects.all()
+    runs = visible_jobs(request.user)
+    kinds = runs.order_by("kind").values_list("kind", flat=True).distinct()
     kind, state = request.GET.get("kind", ""), request.GET.get("status", "")
     if kind:
         runs = runs.filter(kind=kind)
     if state:
         runs = runs.filter(status=state)
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
-    kinds = JobRun.objects.order_by("kind").values_list("kind", flat=True).distinct()
     live = any(not run.finished for run in page.object_list)
     context = {
         "page": page,
@@ -39,6 +43,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def job_retry_view(request: HttpRequest, run_id: str) -> HttpResponse:
+    require_superadmin(request)  # a retry runs the job as it was, without today's domain checks
     run = get_object_or_404(JobRun, pk=run_id)
     try:
         new = job_retry(run=run, actor=Actor.from_request(request))
@@ -50,10 +55,22 @@ def job_retry_view(request: HttpRequest, run_id: str) -> HttpResponse:
 
 @require_POST
 def job_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
-    run = get_object_or_404(JobRun, pk=run_id)
+    run = get_object_or_404(visible_jobs(request.user), pk=run_id)
     if run.status != JobRun.Status.QUEUED:
         messages.error(request, f"Only a queued job can be cancelled; this one is {run.status}.")
     else:
         services.job_cancel(run=run, actor=Actor.from_request(request))
         messages.success(request, "Job cancelled.")
     return redirect("job-list")
+
+
+@require_POST
+def job_stop_view(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = get_object_or_404(visible_jobs(request.user), pk=run_id)
+    try:
+        job_stop(run=run, actor=Actor.from_request(request))
+    except JobConflict as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Stop requested: the job stops at its next safe point.")
+    return redirect("job-detail", run_id=run.id)

@@ -173,6 +173,31 @@ def test_job_monitor_lists_filters_retries_and_cancels(admin_client) -> None:  #
     assert admin_client.get(reverse("job-retry", args=[failed.id])).status_code == 405
 
 
+def test_a_running_job_stops_at_its_next_stop_point_and_not_before(admin_client) -> None:  # type: ignore[no-untyped-def]
+    from rest_framework.test import APIClient
+
+    from dms_admin.jobqueue import JobStopped, job_running
+
+    run = JobRun.objects.create(kind="backup", status="queued")
+    apply = JobRun.objects.create(kind="apply", status="running")
+    api = APIClient()
+    api.force_authenticate(admin_client.get(reverse("home")).wsgi_request.user)
+    assert api.post(f"/api/v1/jobs/{run.id}/stop/").status_code == 409  # queued: cancel it instead
+    refused = api.post(f"/api/v1/jobs/{apply.id}/stop/")
+    assert refused.status_code == 409 and "cannot be stopped midway" in refused.json()["error"]
+    with pytest.raises(JobStopped), job_running(str(run.id)) as report:
+        report.stop_point()  # nobody asked: goes on
+        report.progress(40, "Halfway")
+        assert b"Stop</button>" in admin_client.get(reverse("job-detail", args=[run.id])).content
+        assert api.post(f"/api/v1/jobs/{run.id}/stop/").json()["status"] == "running"
+        report.progress(50, "Still going")  # progress alone never interrupts
+        report._stop_checked = float("-inf")
+        report.stop_point()
+    run.refresh_from_db()
+    assert run.status == "failed" and run.error.startswith("Stopped by admin") and run.progress == 50
+    assert AuditEntry.objects.filter(action="job.stop", object=f"backup {run.id}").exists()
+
+
 def test_audit_csv_export_and_date_filter(admin_client) -> None:  # type: ignore[no-untyped-def]
     AuditEntry.objects.create(actor="alice", via="panel", action="mailbox.create", object="=cmd|evil")
     csv_page = admin_client.get(reverse("audit-list"), {"actor": "alice", "format": "csv"})

@@ -83,13 +83,35 @@ def test_their_own_domain_works(domain_admin_client, config_dir: Path) -> None: 
     assert response.status_code == 302 and "new@a.example|" in (config_dir / "postfix-accounts.cf").read_text()
 
 
-WHOLE_SERVER = ["/settings/", "/apply/", "/history/", "/audit/", "/jobs/", "/backups/", "/spam/", "/health/",
+WHOLE_SERVER = ["/settings/", "/apply/", "/history/", "/audit/", "/backups/", "/spam/", "/health/",
                 "/mailboxes/relays/", "/mailboxes/tokens/", "/django-admin/"]  # fmt: skip
 
 
 @pytest.mark.parametrize("url", WHOLE_SERVER)
 def test_whole_server_pages_are_403(domain_admin_client, url: str) -> None:  # type: ignore[no-untyped-def]
     assert domain_admin_client.get(url).status_code == 403
+
+
+def test_a_domain_admin_sees_and_stops_only_the_jobs_they_started(domain_admin_client) -> None:  # type: ignore[no-untyped-def]
+    from dms_admin.models import JobRun
+
+    theirs = JobRun.objects.create(kind="mailbox-purge", created_by="alice", status="running", func="x.y")
+    other = JobRun.objects.create(kind="backup", created_by="admin", status="running", func="x.y")
+    listed = domain_admin_client.get(reverse("job-list")).content.decode()
+    assert f"job-{theirs.id}" in listed and f"job-{other.id}" not in listed and ">Jobs</a>" in listed
+    assert domain_admin_client.get(reverse("job-detail", args=[other.id])).status_code == 404
+    assert domain_admin_client.post(reverse("job-stop", args=[other.id])).status_code == 404
+    assert domain_admin_client.post(reverse("job-cancel", args=[other.id])).status_code == 404
+    assert domain_admin_client.post(reverse("job-retry", args=[theirs.id])).status_code == 403  # superadmins only
+    domain_admin_client.post(reverse("job-stop", args=[theirs.id]))
+    theirs.refresh_from_db()
+    other.refresh_from_db()
+    assert theirs.stop_requested_by == "alice" and other.stop_requested_by == ""
+    _, secret = token_create(name="limited", scope="write", domains=["a.example"], actor=Actor("t"))
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert api.get("/api/v1/jobs/").json()["count"] == 0  # a token sees the jobs it started
+    assert api.get(f"/api/v1/jobs/{other.id}/").status_code == 404
 
 
 def test_api_with_their_session(domain_admin_client) -> None:  # type: ignore[no-untyped-def]

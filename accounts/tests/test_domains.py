@@ -9,10 +9,11 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts import dkim, domains
+from accounts.jobs import dkim_generate_job
 from accounts.tokens import token_create
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
-from dms_admin.models import AuditEntry
+from dms_admin.models import AuditEntry, JobRun
 
 # The marker goes once dms_admin/urls.py and dms_admin/api/urls.py include the domain URLs.
 pytestmark = [pytest.mark.django_db]
@@ -228,13 +229,17 @@ def test_generate_page_previews_then_post_generates(admin_client, config_dir: Pa
     assert "+mail._domainkey.example.test example.test:mail:" in preview and "secret file changed" in preview
     assert tree(config_dir) == before  # GET only previews
     response = admin_client.post(url, {"selector": "s1", "bits": "1024"})
-    assert response.status_code == 302 and response["Location"] == reverse(
-        "domains:domain-detail", args=["example.test"]
-    )
+    run = JobRun.objects.get(kind="dkim")  # making the key is a job, with progress on its page
+    assert response.status_code == 302 and response["Location"] == reverse("job-detail", args=[run.id])
+    assert tree(config_dir) == before
+    dkim_generate_job(str(run.id), *run.args)  # what the worker does
     assert (config_dir / "opendkim" / "keys" / "example.test" / "s1.private").exists()
-    page = admin_client.get(response["Location"]).content.decode()
+    job_page = admin_client.get(response["Location"]).content.decode()
+    detail = reverse("domains:domain-detail", args=["example.test"])
+    assert "DKIM key s1 generated" in job_page and f'href="{detail}"' in job_page
     key = domains.dkim_get("example.test")
-    assert key and key.value in page and "DKIM key s1 generated" in page
+    assert key and key.value in admin_client.get(detail).content.decode()
+    assert AuditEntry.objects.filter(action="dkim.generate", actor="admin").exists()
 
 
 @pytest.mark.parametrize(
@@ -253,10 +258,16 @@ def test_generate_bad_input_shows_the_error_and_writes_nothing(
 def test_generate_refuses_to_replace_a_key_unless_asked(admin_client, config_dir: Path) -> None:  # type: ignore[no-untyped-def]
     url = reverse("domains:dkim-generate", args=["example.test"])
     admin_client.post(url, {"selector": "mail", "bits": "1024"})
+    busy = admin_client.post(url, {"selector": "other", "bits": "1024"})  # while the first is queued
+    assert busy.status_code == 200 and "already being generated" in busy.content.decode()
+    run = JobRun.objects.get(kind="dkim")
+    dkim_generate_job(str(run.id), *run.args)
     before = tree(config_dir)
     refused = admin_client.post(url, {"selector": "mail", "bits": "1024"})
     assert refused.status_code == 200 and "already" in refused.content.decode() and tree(config_dir) == before
     assert admin_client.post(url, {"selector": "mail", "bits": "1024", "force": "on"}).status_code == 302
+    forced = JobRun.objects.get(kind="dkim", status="queued")
+    dkim_generate_job(str(forced.id), *forced.args)
     assert tree(config_dir) != before
 
 

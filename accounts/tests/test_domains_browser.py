@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import django_rq
 import pytest
+from django_rq import get_worker
 
 from accounts import dkim
 from conftest import ADMIN_PASSWORD
@@ -18,8 +20,10 @@ pytestmark = [
 
 
 def test_generate_a_dkim_key_and_see_the_txt_record(
-    browser_page, live_server, superadmin, config_dir: Path, settings, tmp_path: Path
+    browser_page, live_server, superadmin, config_dir: Path, settings, tmp_path: Path, redis_url
 ) -> None:  # type: ignore[no-untyped-def]
+    settings.RQ_QUEUES = {name: {"URL": redis_url, "DEFAULT_TIMEOUT": 600} for name in ("default", "backups")}
+    django_rq.get_queue("default").empty()
     settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
     settings.DNS_RESOLVER = "not-an-address"  # "Check DNS now" must report, not fail
     page = browser_page
@@ -35,7 +39,10 @@ def test_generate_a_dkim_key_and_see_the_txt_record(
     page.fill("#id_selector", "s2026")
     page.select_option("#id_bits", "1024")
     page.click("button:has-text('Generate key')")
-    page.wait_for_selector(".flash:has-text('DKIM key s2026 generated')")
+    page.wait_for_selector("h1:has-text('Job: dkim')")  # a 4096-bit key takes seconds: a job with progress
+    get_worker("default", worker_class="rq.worker.SimpleWorker").work(burst=True)
+    page.wait_for_selector(".job:has-text('DKIM key s2026 generated')")
+    page.click("text=Back to example.test")
     value = page.locator("code.dkim-value").inner_text()
     pem = (config_dir / "opendkim" / "keys" / "example.test" / "s2026.private").read_text()
     assert value == dkim.txt_value(dkim.OPENDKIM, dkim.public_key_b64(pem))

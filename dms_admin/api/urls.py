@@ -41,6 +41,7 @@ urlpatterns = [
     path("jobs/", views.job_list, name="api-job-list"),
     path("jobs/<uuid:run_id>/", views.job_detail, name="api-job-detail"),
     path("jobs/<uuid:run_id>/cancel/", views.job_cancel, name="api-job-cancel"),
+    path("jobs/<uuid:run_id>/stop/", views.job_stop, name="api-job-stop"),
     # Last: anything else under /api/v1/ is a JSON 404.
     re_path(r"^(?P<path>.*)$", views.not_found),
 ]

@@ -14,7 +14,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dms_admin import services, settings_service
+from dms_admin import jobqueue, services, settings_service
 from dms_admin.api.auth import api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
@@ -31,6 +31,7 @@ from dms_admin.configstore import ConfigStoreError, get_store
 from dms_admin.dms import get_mailserver
 from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry, JobRun
+from dms_admin.roles import visible_jobs
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
@@ -111,7 +112,7 @@ def apply(request: Request) -> Response:
 @extend_schema(responses=paginated(JobSerializer, "PaginatedJobList"), operation_id="jobs_list")
 @api_view(["GET"])
 def job_list(request: Request) -> Response:
-    runs = JobRun.objects.all()
+    runs = visible_jobs(request.user)
     if kind := request.query_params.get("kind"):
         runs = runs.filter(kind=kind)
     if state := request.query_params.get("status"):
@@ -126,18 +127,31 @@ def job_list(request: Request) -> Response:
 @extend_schema(responses=JobSerializer)
 @api_view(["GET"])
 def job_detail(request: Request, run_id: str) -> Response:
-    return Response(JobSerializer(get_object_or_404(JobRun, pk=run_id)).data)
+    return Response(JobSerializer(get_object_or_404(visible_jobs(request.user), pk=run_id)).data)
 
 
 @extend_schema(request=None, responses=JobSerializer)
 @api_view(["POST"])
 def job_cancel(request: Request, run_id: str) -> Response:
-    run = get_object_or_404(JobRun, pk=run_id)
+    run = get_object_or_404(visible_jobs(request.user), pk=run_id)
     if run.status != JobRun.Status.QUEUED:
         return error_response(
             f"Only a queued job can be cancelled; this one is {run.status}.", status.HTTP_409_CONFLICT
         )
     services.job_cancel(run=run, actor=api_actor(request))
+    run.refresh_from_db()
+    return Response(JobSerializer(run).data)
+
+
+@extend_schema(request=None, responses=JobSerializer)
+@api_view(["POST"])
+def job_stop(request: Request, run_id: str) -> Response:
+    """Ask a running job to stop at its next safe point (409 if it is not running or cannot stop)."""
+    run = get_object_or_404(visible_jobs(request.user), pk=run_id)
+    try:
+        jobqueue.job_stop(run=run, actor=api_actor(request))
+    except jobqueue.JobConflict as error:
+        return error_response(str(error), status.HTTP_409_CONFLICT)
     run.refresh_from_db()
     return Response(JobSerializer(run).data)
 
