@@ -125,7 +125,9 @@ def is_ignored(rel: str) -> bool:
 
 def normalize_text(text: str) -> str:
     """DMS wants LF only, UTF-8 without BOM and a final newline (spec §1.1)."""
-    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.lstrip("\ufeff")
+    if "\r" in text:  # a scan is much cheaper than two replaces over a 600 kB file
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text and not text.endswith("\n"):
         text += "\n"
     return text

@@ -72,12 +72,27 @@ def job_enqueue_once(
     return run
 
 
+_QUEUES: dict[tuple[str, str], Any] = {}
+
+
+def rq_queue(name: str) -> Any:
+    """The RQ queue `name`, on one Redis connection pool per process.
+
+    django_rq.get_queue() opens a new pool, so a new connection, per call: ~4 ms of a mailbox
+    create went on connecting. Keyed by the queue's settings, which tests change.
+    """
+    from django.conf import settings
+
+    key = (name, repr(sorted(settings.RQ_QUEUES.get(name, {}).items())))
+    if key not in _QUEUES:
+        _QUEUES[key] = django_rq.get_queue(name)
+    return _QUEUES[key]
+
+
 def _enqueue(run: JobRun, timeout: int | None) -> None:
     # The RQ job id is the run id: cancel and the job monitor find every job the same way.
     try:
-        django_rq.get_queue(run.queue).enqueue(
-            run.func, str(run.id), *run.args, job_id=str(run.id), job_timeout=timeout
-        )
+        rq_queue(run.queue).enqueue(run.func, str(run.id), *run.args, job_id=str(run.id), job_timeout=timeout)
     except Exception as exc:  # Redis down: the run must not sit "queued" forever
         log.warning("could not enqueue %s: %s", run.kind, exc)
         JobRun.objects.filter(pk=run.pk).update(

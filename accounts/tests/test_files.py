@@ -91,3 +91,6 @@ def test_fast_key_scans_agree_with_the_parsers() -> None:
     assert not account_exists(accounts, "x@y.z") and not account_exists(accounts, "alice@example.co")
     assert alias_exists(virtual, "team@example.com") and alias_exists(virtual, "@example.com")
     assert not alias_exists(virtual, "lonely") and not alias_exists(virtual, "eam@example.com")
+    assert alias_exists(virtual, "x@y.z") and not alias_exists("lonely@x.com   \nnext@x.com t@x.com\n", "lonely@x.com")
+    assert account_exists("a@b.c \t|h", "A@B.C") and not account_exists("a@b.cd|h\nxa@b.c|h\n", "a@b.c")
+    assert not account_exists("a@b.c\n|h\n", "a@b.c")  # the bar on the next line is another line
