@@ -21,6 +21,14 @@ TEST_HASH = (
 ADMIN_PASSWORD = "correct-horse-battery-staple"  # noqa: S105
 
 
+def sign_in(page, url: str, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    """Open `url` in the browser (the login form when signed out) and sign in there."""
+    page.goto(url)
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
     """In CI nothing skips: a skip there is a failure with its reason."""

@@ -6,7 +6,7 @@ import django_rq
 import pytest
 from django_rq import get_worker
 
-from conftest import ADMIN_PASSWORD
+from conftest import sign_in
 from dms_admin.dms import get_mailserver
 from dms_admin.models import JobRun
 
@@ -46,10 +46,7 @@ def test_an_env_var_changed_in_the_panel_is_applied_with_everything_else_kept(
 
 def test_the_apply_flow_in_chromium(browser_page, live_server, superadmin, config_dir) -> None:  # type: ignore[no-untyped-def]
     page = browser_page
-    page.goto(live_server.url + "/settings/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url + "/settings/")
     page.select_option("#s-LOG_LEVEL", "debug")
     page.click("button:has-text('Save settings')")
     page.wait_for_selector(".banner.warn:has-text('1 change pending')")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_PASSWORD
+from conftest import ADMIN_PASSWORD, sign_in
 from dms_admin.configstore import ConfigStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -43,10 +43,7 @@ def test_sign_in_see_history_and_roll_back(
 def test_the_layout_fits_a_phone(browser_page, live_server, superadmin) -> None:  # type: ignore[no-untyped-def]
     page = browser_page
     page.set_viewport_size({"width": 375, "height": 740})
-    page.goto(live_server.url + "/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url + "/login/")
     page.wait_for_selector("h1:has-text('Mail server')")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     if os.environ.get("DMS_ADMIN_SCREENSHOTS"):

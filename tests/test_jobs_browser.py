@@ -16,7 +16,7 @@ from accounts import domains
 from accounts.services import mailbox_purge_start
 from backups import services as backups
 from backups.models import BackupArchive, BackupPolicy
-from conftest import ADMIN_PASSWORD
+from conftest import sign_in
 from dms_admin.audit import Actor
 from dms_admin.jobqueue import job_enqueue
 from dms_admin.models import JobRun
@@ -70,13 +70,6 @@ def real(settings, docker_engine, mail_container, redis_url, tmp_path: Path):  #
     return settings
 
 
-def sign_in(page, live_server, path: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{live_server.url}/login/?next={path}")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-
-
 def watch_until_done(page, kinds: set[str], timeout: float = 120) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     """Follow the monitor (no reload) until every row of `kinds` has finished; what each row showed."""
     deadline = time.monotonic() + timeout
@@ -107,7 +100,7 @@ def test_every_job_kind_shows_live_on_the_monitor(browser_page, live_server, sup
     mailbox_purge_start(address="gone@example.test", actor=ADMIN)
     domains.dkim_generate_start(domain="example.test", selector="mail", bits=2048, force=False, actor=ADMIN)
     page = browser_page
-    sign_in(page, live_server, "/jobs/")
+    sign_in(page, live_server.url + "/jobs/")
     page.wait_for_selector("#job-table tr[data-kind=apply]")
     page.evaluate(WATCH_ROWS)
     first = {"apply", "spam-train", "backup", "mailbox-purge", "dkim"}
@@ -151,7 +144,7 @@ def slow_job(run_id: str, steps: int) -> None:
 def test_stop_a_running_job_retry_it_and_cancel_the_retry(browser_page, live_server, superadmin, real) -> None:  # type: ignore[no-untyped-def]
     running = job_enqueue(kind="backup", func=slow_job, args=(600,), actor=ADMIN, queue="backups")
     page = browser_page
-    sign_in(page, live_server, "/jobs/")
+    sign_in(page, live_server.url + "/jobs/")
     with ThreadedWorker("backups"):
         page.wait_for_selector(f"#job-{running.id}[data-status=running]")  # the table updates by itself
         page.click(f"#job-{running.id} button:has-text('Stop')")

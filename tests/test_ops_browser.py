@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ADMIN_PASSWORD
+from conftest import sign_in
 from tests.ops_helpers import UNREACHABLE, use_real_engine, write_log
 from tests.test_logscan import SAMPLES
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(url)
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
 
 
 @pytest.mark.docker

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tokens import token_create
-from conftest import ADMIN_PASSWORD
+from conftest import ADMIN_PASSWORD, sign_in
 from dms_admin.audit import Actor
 from dms_admin.models import AuditEntry, LoginFailure, RecoveryCode, TwoFactor
 from dms_admin.throttle import LOCKED_MESSAGE
@@ -202,10 +202,7 @@ def test_enrol_then_sign_in_with_a_code_in_a_browser(browser_page, live_server, 
     page = browser_page
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.goto(live_server.url + "/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url + "/login/")
     page.wait_for_selector("h1:has-text('Mail server')")
     page.click("nav >> text=2FA")
     page.wait_for_selector("h1:has-text('Set up two-factor sign-in')")

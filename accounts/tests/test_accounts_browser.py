@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_PASSWORD
+from conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -14,10 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_create_mailbox_set_quota_add_alias(browser_page, live_server, superadmin, config_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]
     settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
     page = browser_page
-    page.goto(live_server.url + "/mailboxes/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url + "/mailboxes/")
     page.click("text=New mailbox")
     page.fill("#id_address", "Browser@Example.test")
     page.fill("#id_password", "browser-pass-1")

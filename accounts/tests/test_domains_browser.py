@@ -10,7 +10,7 @@ import pytest
 from django_rq import get_worker
 
 from accounts import dkim
-from conftest import ADMIN_PASSWORD
+from conftest import sign_in
 
 # The urls marker goes once dms_admin/urls.py includes the domain URLs.
 pytestmark = [
@@ -27,10 +27,7 @@ def test_generate_a_dkim_key_and_see_the_txt_record(
     settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
     settings.DNS_RESOLVER = "not-an-address"  # "Check DNS now" must report, not fail
     page = browser_page
-    page.goto(live_server.url + "/domains/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url + "/domains/")
     page.wait_for_selector("h1:has-text('Domains')")
     page.click("text=example.test")
     page.wait_for_selector("h1:has-text('example.test')")
@@ -65,10 +62,7 @@ def test_the_domain_page_fits_a_phone(browser_page, live_server, superadmin, con
     domains.dkim_generate(domain="example.test", bits=2048, actor=Actor("admin"))
     page = browser_page
     page.set_viewport_size({"width": 375, "height": 740})
-    page.goto(live_server.url + "/login/?next=/domains/example.test/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url + "/login/?next=/domains/example.test/")
     page.wait_for_selector("h1:has-text('example.test')")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # wide tables scroll inside their card
     if os.environ.get("DMS_ADMIN_SCREENSHOTS"):
