@@ -26,6 +26,9 @@ class MailboxSerializer(serializers.Serializer):
     domain = serializers.CharField()
     scheme = serializers.CharField(help_text="Password hash scheme, e.g. SHA512-CRYPT")
     quota = serializers.CharField(allow_null=True, help_text="DMS size (5G) or null for the server default")
+    quota_via = serializers.CharField(
+        help_text="Non-empty when DMS applies another address's quota line to this mailbox (its substring lookup)"
+    )
 
 
 class MailboxWriteResultSerializer(MailboxSerializer):

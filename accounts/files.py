@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -259,3 +259,22 @@ def _key_line(text: str, key: str, rest_ok: Callable[[str], bool]) -> bool:
             return True
         start = lowered.find(key, start + 1)
     return False
+
+
+def effective_quotas(quota_lines: Iterable[tuple[str, str]], addresses: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """address -> (size, address of the line it comes from), as DMS looks quotas up.
+
+    DMS greps `dovecot-quotas.cf` for the substring "<address>:" (case-insensitive) and takes the
+    first hit (spec §1.7), so `bob@x.com` without a line of its own gets the size of an earlier
+    `alice.bob@x.com:5G`. "<address>:" can only sit inside a line's key as its end, so every
+    candidate is a suffix of a key: one pass over the lines, a few set lookups per line.
+    """
+    wanted = {a.lower() for a in addresses}
+    found: dict[str, tuple[str, str]] = {}
+    for key, size in quota_lines:
+        key = key.lower()
+        for start in range(key.find("@") + 1):
+            suffix = key[start:]
+            if suffix in wanted and suffix not in found:
+                found[suffix] = (size, key)
+    return found

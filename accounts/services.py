@@ -21,6 +21,7 @@ from accounts.files import (
     alias_exists,
     alias_keys,
     append_lines,
+    effective_quotas,
     parse_accounts,
     parse_quotas,
     parse_regexp,
@@ -44,8 +45,10 @@ QUOTAS = "dovecot-quotas.cf"
 class Mailbox:
     address: str
     scheme: str  # the hash scheme, e.g. SHA512-CRYPT
-    quota: str | None  # DMS size syntax, None when the default applies
+    quota: str | None  # DMS size syntax, None when the default applies: what DMS enforces
     extra: str = ""
+    # Set when DMS takes the quota from another address's line (its substring lookup, spec §1.7).
+    quota_via: str = ""
 
     @property
     def domain(self) -> str:
@@ -99,11 +102,14 @@ def _all_mailboxes() -> list[Mailbox]:
     cached = _mailbox_cache.get("all")
     if cached is not None and cached[0] == key:
         return cached[1]
-    quotas = {q.address.lower(): q.size for q in parse_quotas(store.read(QUOTAS)).entries()}
-    mailboxes = [
-        Mailbox(account.address, _scheme(account.password_hash), quotas.get(account.address.lower()), account.extra)
-        for account in parse_accounts(store.read(ACCOUNTS)).entries()
-    ]
+    accounts = list(parse_accounts(store.read(ACCOUNTS)).entries())
+    lines = ((q.address, q.size) for q in parse_quotas(store.read(QUOTAS)).entries())
+    quotas = effective_quotas(lines, (a.address for a in accounts))
+    mailboxes = []
+    for account in accounts:
+        size, source = quotas.get(account.address.lower(), (None, ""))
+        via = source if source and source != account.address.lower() else ""
+        mailboxes.append(Mailbox(account.address, _scheme(account.password_hash), size, account.extra, via))
     mailboxes.sort(key=lambda m: (m.domain, m.local))
     _mailbox_cache["all"] = (key, mailboxes)
     return mailboxes

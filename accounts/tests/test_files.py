@@ -94,3 +94,17 @@ def test_fast_key_scans_agree_with_the_parsers() -> None:
     assert alias_exists(virtual, "x@y.z") and not alias_exists("lonely@x.com   \nnext@x.com t@x.com\n", "lonely@x.com")
     assert account_exists("a@b.c \t|h", "A@B.C") and not account_exists("a@b.cd|h\nxa@b.c|h\n", "a@b.c")
     assert not account_exists("a@b.c\n|h\n", "a@b.c")  # the bar on the next line is another line
+
+
+def test_effective_quotas_follow_dms_substring_lookup() -> None:
+    from accounts.files import effective_quotas
+
+    lines = [("alice.bob@x.com", "5G"), ("bob@x.com", "1G"), ("Carol@X.com", "2G"), ("ann@x.com", "3G")]
+    found = effective_quotas(lines, ["bob@x.com", "carol@x.com", "dan@x.com", "lice.bob@x.com", "nn@x.com"])
+    # bob has a line of his own, but DMS's first hit is alice.bob's; "nn@x.com:" is inside "ann@x.com:3G".
+    assert found == {
+        "bob@x.com": ("5G", "alice.bob@x.com"),
+        "lice.bob@x.com": ("5G", "alice.bob@x.com"),
+        "carol@x.com": ("2G", "carol@x.com"),
+        "nn@x.com": ("3G", "ann@x.com"),
+    }

@@ -121,6 +121,18 @@ def test_the_quota_line_goes_before_a_line_that_contains_it(config_dir: Path) ->
     assert (config_dir / "dovecot-quotas.cf").read_text() == "bob@example.test:1G\nalice.bob@example.test:5G\n"
 
 
+def test_a_mailbox_that_gets_another_quota_line_says_so(config_dir: Path, admin_client) -> None:  # type: ignore[no-untyped-def]
+    (config_dir / "dovecot-quotas.cf").write_text("alice.bob@example.test:5G\n")
+    services.mailbox_create(address="bob@example.test", password="s3cret-pass", actor=ADMIN)  # no quota of its own
+    bob = next(m for m in services.mailbox_list() if m.address == "bob@example.test")
+    assert (bob.quota, bob.quota_via) == ("5G", "alice.bob@example.test")  # what DMS really enforces
+    page = admin_client.get("/mailboxes/?search=bob").content.decode()
+    assert 'data-quota-via="alice.bob@example.test"' in page and "Set a quota of its own" in page
+    services.quota_set(address="bob@example.test", quota="1G", actor=ADMIN)
+    bob = next(m for m in services.mailbox_list() if m.address == "bob@example.test")
+    assert (bob.quota, bob.quota_via) == ("1G", "")
+
+
 def test_list_searches_and_filters(config_dir: Path) -> None:
     services.mailbox_create(address="anna@other.test", password="s3cret-pass", actor=ADMIN)
     assert [m.address for m in services.mailbox_list()] == ["user@example.test", "anna@other.test"]
