@@ -4,11 +4,17 @@ Finds the mail container (by name or label), reads its state and DMS version, ru
 it, restarts it, re-creates it with the same configuration and a changed environment, and reads
 its logs and memory. Every failure to reach the engine or the container is a `DockerUnavailable`
 with a message fit for a page.
+
+Swarm: when the mail container is a task of a Swarm service (stack.yml) on an engine in Swarm
+mode, a re-create is `docker service update --force` with the changes applied to the service's
+ContainerSpec, so Swarm replaces the task; creating a container beside Swarm's would be undone
+by it (or run twice).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import re
 import shlex
@@ -24,6 +30,15 @@ import requests.exceptions
 VERSION_LABEL = "org.opencontainers.image.version"
 # Kept while the new container starts, so a failed re-create can be rolled back.
 OLD_SUFFIX = "-dms-admin-old"
+# Labels Swarm puts on every task container.
+SWARM_SERVICE_ID_LABEL = "com.docker.swarm.service.id"
+SWARM_SERVICE_NAME_LABEL = "com.docker.swarm.service.name"
+# How long a Swarm service update may take to have its new task running (after the old one's
+# stop grace period), and how often the tasks are looked at meanwhile.
+SWARM_TASK_TIMEOUT = 180.0
+SWARM_POLL = 0.5
+# Task errors of a container that did start (moby's executor: exit code, failed healthcheck).
+_RAN_AND_ENDED = re.compile(r"non-zero exit|unhealthy")
 
 
 class DockerUnavailable(Exception):
@@ -109,10 +124,14 @@ class MailServer:
     def _container(self) -> Any:
         try:
             if self.label:
-                found = self.client.containers.list(all=True, filters={"label": self.label})
+                # ignore_removed: Swarm prunes old tasks' containers between the list and the inspects.
+                found = self.client.containers.list(all=True, filters={"label": self.label}, ignore_removed=True)
                 found = [c for c in found if not c.name.endswith(OLD_SUFFIX)]
                 if not found:
                     raise ContainerNotFound(f"No container has the label {self.label}.")
+                # Swarm keeps the stopped containers of earlier tasks (task history): the running
+                # one is the mail server, else the newest.
+                found.sort(key=lambda c: (c.status == "running", c.attrs.get("Created") or ""), reverse=True)
                 return found[0]
             return self.client.containers.get(self.name)
         except DockerUnavailable:
@@ -120,10 +139,33 @@ class MailServer:
         except _ERRORS as exc:
             raise _wrap(exc, "Finding the mail container") from exc
 
+    def swarm_service(self) -> str | None:
+        """The id of the Swarm service whose task the mail container is; None outside Swarm mode."""
+        return self._swarm_service_of(self._container())
+
+    def _swarm_service_of(self, container: Any) -> str | None:
+        labels = container.attrs.get("Config", {}).get("Labels") or {}
+        if not labels.get(SWARM_SERVICE_NAME_LABEL):
+            return None
+        try:
+            swarm = self.client.api.info().get("Swarm") or {}
+        except _ERRORS as exc:
+            raise _wrap(exc, "Reading the engine's Swarm state (the socket proxy must allow INFO)") from exc
+        if swarm.get("LocalNodeState") != "active":
+            return None  # a leftover of a swarm this engine has left: a plain container now
+        if not swarm.get("ControlAvailable"):
+            raise DockerUnavailable(
+                f"The mail container is a task of the Swarm service {labels[SWARM_SERVICE_NAME_LABEL]}, but this "
+                "engine is not a Swarm manager: dms-admin's Docker API (the socket proxy) must be a manager's."
+            )
+        return str(labels.get(SWARM_SERVICE_ID_LABEL) or labels[SWARM_SERVICE_NAME_LABEL])
+
     # ---- reading -------------------------------------------------------------------------
 
     def status(self) -> ContainerStatus:
-        container = self._container()
+        return self._status_of(self._container())
+
+    def _status_of(self, container: Any) -> ContainerStatus:
         attrs = container.attrs
         state = attrs.get("State", {})
         health = (state.get("Health") or {}).get("Status")
@@ -203,9 +245,13 @@ class MailServer:
 
         `env` maps names to new values; None removes a variable. The old container is stopped and
         renamed, not removed, until the new one has started: if creating or starting fails, the
-        old one is put back and started again.
+        old one is put back and started again. A Swarm task is replaced by its service instead
+        (`service update --force`, see `_recreate_task`).
         """
         old = self._container()
+        service = self._swarm_service_of(old)
+        if service is not None:
+            return self._recreate_task(service, env=env or {}, image=image, progress=progress)
         attrs = old.attrs
         name = old.name
         api = self.client.api
@@ -235,6 +281,101 @@ class MailServer:
         with contextlib.suppress(*_ERRORS):
             api.remove_container(old.id, v=False)
         return self.status()
+
+    def _recreate_task(
+        self, service: str, *, env: Mapping[str, str | None], image: str | None, progress: Callable[[str], None]
+    ) -> ContainerStatus:
+        """`docker service update --force` with `env` (and `image`) applied to the ContainerSpec.
+
+        Returns once the new task runs (Swarm reports a task running once its container's
+        healthcheck passed) or once it ran and failed (the caller's health wait reports that, as
+        for a container). If no new task gets to run (image missing, mounts refused…), the
+        service's previous spec is put back the same way and the error raised.
+        """
+        current = self._inspect_service(service)
+        spec = current.get("Spec") or {}
+        name = spec.get("Name", service)
+        before = copy.deepcopy(spec.get("TaskTemplate") or {})
+        template = copy.deepcopy(before)
+        container_spec = template.setdefault("ContainerSpec", {})
+        # Only what the service sets is in its spec (not the image's defaults): changes to absent
+        # variables add them, removals of absent ones change nothing.
+        container_spec["Env"] = merge_env(container_spec.get("Env") or [], env)
+        if image:
+            container_spec["Image"] = image
+        force = int(template.get("ForceUpdate") or 0) + 1
+        template["ForceUpdate"] = force
+        grace = int(container_spec.get("StopGracePeriod") or 10_000_000_000) / 1e9
+        progress(f"Updating the Swarm service {name} (service update --force)")
+        self._update_service(service, current, template)
+        try:
+            progress("Waiting for the new task to run")
+            container_id = self._wait_for_task(service, name, force, timeout=grace + SWARM_TASK_TIMEOUT)
+        except DockerUnavailable:
+            progress(f"The new task did not run: putting the previous spec of {name} back")
+            before["ForceUpdate"] = force + 1
+            with contextlib.suppress(DockerUnavailable):
+                self._update_service(service, self._inspect_service(service), before)
+                self._wait_for_task(service, name, force + 1, timeout=grace + SWARM_TASK_TIMEOUT)
+            raise
+        try:
+            return self._status_of(self.client.containers.get(container_id))
+        except _ERRORS as exc:
+            raise _wrap(exc, f"Reading the new task of {name}") from exc
+
+    def _inspect_service(self, service: str) -> dict[str, Any]:
+        try:
+            return dict(self.client.api.inspect_service(service))
+        except _ERRORS as exc:
+            raise _wrap(exc, "Reading the mail server's Swarm service (the socket proxy must allow SERVICES)") from exc
+
+    def _update_service(self, service: str, current: dict[str, Any], template: dict[str, Any]) -> None:
+        try:
+            # Everything but the task template stays as the service has it (fetch_current_spec).
+            self.client.api.update_service(
+                service, current["Version"]["Index"], task_template=template, fetch_current_spec=True
+            )
+        except _ERRORS as exc:
+            raise _wrap(exc, "Updating the mail server's Swarm service") from exc
+
+    def _wait_for_task(self, service: str, name: str, force: int, *, timeout: float) -> str:
+        """The container id of the task started for update number `force`, once it runs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                tasks = self.client.api.tasks(filters={"service": service})
+            except _ERRORS as exc:
+                raise _wrap(exc, f"Reading the tasks of {name} (the socket proxy must allow TASKS)") from exc
+            # Tasks carry the template they were made from, ForceUpdate counter included.
+            ours = [t for t in tasks if (t.get("Spec") or {}).get("ForceUpdate") == force]
+            ours.sort(key=lambda t: str(t.get("CreatedAt") or ""), reverse=True)
+            for task in ours:
+                status = task.get("Status") or {}
+                container_id = str((status.get("ContainerStatus") or {}).get("ContainerID") or "")
+                if status.get("State") == "running" and task.get("DesiredState") == "running" and container_id:
+                    return container_id
+            # Swarm replaces a failed task with a new one at once, so look at all of this update's.
+            for task in ours:
+                status = task.get("Status") or {}
+                container_id = str((status.get("ContainerStatus") or {}).get("ContainerID") or "")
+                error = str(status.get("Err") or "")
+                if container_id and (status.get("State") == "complete" or _RAN_AND_ENDED.search(error)):
+                    # It ran, then exited or turned unhealthy: the health wait reports that, with the logs.
+                    return container_id
+            for task in ours:
+                status = task.get("Status") or {}
+                if status.get("State") in ("rejected", "failed"):
+                    reason = status.get("Err") or status.get("Message") or status.get("State")
+                    raise DockerUnavailable(f"Swarm could not start the new task of {name}: {reason}.")
+            if time.monotonic() > deadline:
+                states = "; ".join(
+                    " ".join(str(s.get(k) or "") for k in ("State", "Err")).strip()
+                    for s in (t.get("Status") or {} for t in ours[:3])
+                )
+                raise DockerUnavailable(
+                    f"The new task of {name} is not running after {int(timeout)} s ({states or 'no task yet'})."
+                )
+            time.sleep(SWARM_POLL)
 
     def _put_back(self, old_id: str, name: str) -> None:
         api = self.client.api

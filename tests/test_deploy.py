@@ -27,6 +27,7 @@ import yaml
 from docker.models.containers import Container
 
 from dms_admin.dms import MailServer
+from tests.deploy.compose import compose_env, compose_implementations
 from tests.deploy.images import LABELS, ensure_admin_image, ensure_base_image, ensure_socket_proxy_image
 from tests.realenv.containers import ContainerNotHealthy, remove_containers_named, wait_healthy
 from tests.realenv.redis_server import free_port
@@ -301,12 +302,9 @@ def test_env_example_documents_every_setting() -> None:
 
 @pytest.mark.parametrize("source", [COMPOSE_FILE, STACK_FILE], ids=["compose", "stack"])
 def test_docker_compose_config_validates(tmp_path: Path, source: Path) -> None:
-    """`docker compose config` (or Debian's docker-compose) accepts the file as a user sets it up."""
-    if shutil.which("docker-compose"):
-        cmd = ["docker-compose"]
-    elif subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
-        cmd = ["docker", "compose"]
-    else:
+    """`docker-compose config` (and `docker compose config`) accept the file as a user sets it up."""
+    implementations = compose_implementations()
+    if not implementations:
         pytest.skip("no compose implementation (apt-get install docker-compose)")
     project = tmp_path / "mail" / "compose"
     project.mkdir(parents=True)
@@ -316,12 +314,14 @@ def test_docker_compose_config_validates(tmp_path: Path, source: Path) -> None:
     (project / "docker-data/dms/config/mailserver.env").write_text("")
     (project / "docker-data/dms-admin/secrets").mkdir(parents=True)
     (project / "docker-data/dms-admin/secrets/secret_key").write_text("x" * 50)
-    result = subprocess.run(
-        [*cmd, "-f", "docker-compose.yml", "config"], cwd=project, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr + result.stdout
-    resolved = yaml.safe_load(result.stdout)
-    assert resolved["services"]["admin"]["environment"]["DOCKER_HOST"] == "tcp://socket-proxy:2375"
+    env = compose_env(str(tmp_path))
+    for cmd in implementations:
+        command = [*cmd, "-f", "docker-compose.yml", "config"]
+        result = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=60, env=env)
+        assert result.returncode == 0, f"{' '.join(cmd)}: {result.stderr}{result.stdout}"
+        resolved = yaml.safe_load(result.stdout)
+        assert resolved["services"]["admin"]["environment"]["DOCKER_HOST"] == "tcp://socket-proxy:2375"
+        assert resolved["services"]["mailserver"]["image"] == "ghcr.io/docker-mailserver/docker-mailserver:latest"
 
 
 # --------------------------------------------------------------------------- the socket proxy

@@ -8,6 +8,8 @@
   the pip layer and only the app layers are rebuilt.
 * ``dms-deploy-test-socket-proxy:<hash>``: ``compose/socket-proxy/`` (Debian's haproxy with the
   allow-rules of tecnativa/docker-socket-proxy).
+* ``dms-deploy-test-redis:<hash>``: Debian's redis-server started like the official
+  ``redis:7-alpine`` (recipe ``redis.Dockerfile`` + ``redis-entrypoint.sh``), for the compose stack.
 
 Only images under these ``dms-deploy-test-*`` names are ever removed (stale tags of older hashes).
 """
@@ -37,6 +39,7 @@ DOCKERIGNORE = COMPOSE_DIR / "Dockerfile.dockerignore"
 PYTHON_REPO = "dms-deploy-test-python"
 ADMIN_REPO = "dms-deploy-test-admin"
 PROXY_REPO = "dms-deploy-test-socket-proxy"
+REDIS_REPO = "dms-deploy-test-redis"
 LABELS = {"dms-deploy-test": "1"}
 
 
@@ -171,4 +174,25 @@ def ensure_socket_proxy_image(client: docker.DockerClient) -> str:
         if not image_exists(client, tag):
             _build(client, tag, path=str(recipe_dir), buildargs={"BASE_IMAGE": base})
             _drop_stale(client, PROXY_REPO, keep=tag)
+    return tag
+
+
+# --------------------------------------------------------------------------- redis
+
+
+def ensure_redis_image(client: docker.DockerClient) -> str:
+    base = ensure_base_image(client)
+    recipe = [("Dockerfile", HERE / "redis.Dockerfile"), ("redis-entrypoint.sh", HERE / "redis-entrypoint.sh")]
+    tag = f"{REDIS_REPO}:{_digest(recipe, extra=client.images.get(base).id)}"
+    if image_exists(client, tag):
+        return tag
+    with build_lock(client, "deploy-redis"):
+        if not image_exists(client, tag):
+            context = io.BytesIO()
+            with tarfile.open(fileobj=context, mode="w") as tar:
+                for name, path in recipe:
+                    tar.add(path, arcname=name)
+            context.seek(0)
+            _build(client, tag, fileobj=context, custom_context=True, buildargs={"BASE_IMAGE": base})
+            _drop_stale(client, REDIS_REPO, keep=tag)
     return tag
