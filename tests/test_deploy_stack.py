@@ -449,3 +449,14 @@ def test_an_env_change_is_applied_by_recreating_the_mail_container_through_the_p
     assert "POSTMASTER_ADDRESS=pm@example.test" in new.attrs["Config"]["Env"]
     assert new.attrs["State"]["Health"]["Status"] == "healthy"
     assert new.attrs["HostConfig"]["Binds"] == old.attrs["HostConfig"]["Binds"]
+
+
+def test_the_admin_container_stays_small_after_1000_requests(stack: Stack, api: Api) -> None:
+    paths = ["mailboxes/", "aliases/", "domains/", "jobs/", "history/", "settings/", "health/", "mailboxes/?search=new"]
+    for number in range(1000):
+        status, _ = api.call("GET", paths[number % len(paths)])
+        assert status == 200, paths[number % len(paths)]
+    stats = stack.container("admin").stats(stream=False, one_shot=True)["memory_stats"]
+    used_mb = (stats["usage"] - stats.get("stats", {}).get("inactive_file", 0)) / 1024 / 1024
+    print(f"admin container after 1,000 requests: {used_mb:.1f} MiB (what docker stats shows) [<= 150 MB]")
+    assert used_mb <= 150
