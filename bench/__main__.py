@@ -164,3 +164,7 @@ if __name__ == "__main__":
     from bench import backups_bench
 
     backups_bench.main()
+    print("== spam (BENCH_SMALL=1: 400 messages; the default is 2,000)")
+    from bench import spam_bench
+
+    spam_bench.main()

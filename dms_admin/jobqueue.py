@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import django_rq
+from django.core.signals import setting_changed
 from django.db import IntegrityError, transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 from dms_admin.audit import SYSTEM, Actor, audit_record
@@ -72,21 +74,24 @@ def job_enqueue_once(
     return run
 
 
-_QUEUES: dict[tuple[str, str], Any] = {}
+_QUEUES: dict[str, Any] = {}
 
 
 def rq_queue(name: str) -> Any:
     """The RQ queue `name`, on one Redis connection pool per process.
 
     django_rq.get_queue() opens a new pool, so a new connection, per call: ~4 ms of a mailbox
-    create went on connecting. Keyed by the queue's settings, which tests change.
+    create went on connecting. Forgotten when RQ_QUEUES changes (tests change it).
     """
-    from django.conf import settings
+    if name not in _QUEUES:
+        _QUEUES[name] = django_rq.get_queue(name)
+    return _QUEUES[name]
 
-    key = (name, repr(sorted(settings.RQ_QUEUES.get(name, {}).items())))
-    if key not in _QUEUES:
-        _QUEUES[key] = django_rq.get_queue(name)
-    return _QUEUES[key]
+
+@receiver(setting_changed)
+def _forget_queues(*, setting: str, **kwargs: Any) -> None:
+    if setting == "RQ_QUEUES":
+        _QUEUES.clear()
 
 
 def _enqueue(run: JobRun, timeout: int | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -25,13 +26,31 @@ def training_job(run_id: str, schedule_id: int) -> None:
         services.training_run(schedule_id=schedule_id, job_id=run_id, report=report)
 
 
+@functools.lru_cache(maxsize=4096)
+def _minutes_hours(cron: str) -> tuple[frozenset[int] | None, frozenset[int] | None]:
+    """The minutes and hours a cron expression can fire at (None: any, or not plain numbers)."""
+    fields, _ = croniter.expand(cron)
+
+    def numbers(field: list[int | str]) -> frozenset[int] | None:
+        return frozenset(v for v in field if isinstance(v, int)) if all(isinstance(v, int) for v in field) else None
+
+    return numbers(fields[0]), numbers(fields[1])
+
+
 def due_minute(cron: str, tz: str, now: datetime) -> datetime | None:
     """The scheduled minute (UTC) that fired within the minute before `now`, or None.
 
     croniter works in the schedule's own zone, so 02:30 Europe/Paris is 00:30 UTC in summer and
-    01:30 UTC in winter; a minute skipped by a DST change does not fire.
+    01:30 UTC in winter; a minute skipped by a DST change does not fire, one repeated by it fires once.
     """
     local_now = now.astimezone(ZoneInfo(tz)).replace(second=0, microsecond=0)
+    # croniter's get_prev costs ~0.4 ms: at 1,000 schedules most of a tick. A wall-clock minute or hour
+    # the expression never names is not due, which a cached expansion tells ~20 times faster. (It also
+    # keeps croniter's DST quirks out: alone, it fires 02:30 at 03:00 on the night 02:00-03:00 is
+    # skipped, and at 02:30 and again at 02:59 on the night it comes twice.)
+    minutes, hours = _minutes_hours(cron)
+    if (minutes is not None and local_now.minute not in minutes) or (hours is not None and local_now.hour not in hours):
+        return None
     scheduled: datetime = croniter(cron, local_now + timedelta(minutes=1)).get_prev(datetime)
     if now - scheduled >= timedelta(minutes=1):
         return None
@@ -49,25 +68,44 @@ def dispatch_due_trainings(now: datetime | None = None) -> list[str]:
     start a due schedule once: the second insert of that id fails.
     """
     now = now or timezone.now()
-    started = []
-    for schedule in TrainingSchedule.objects.filter(enabled=True):
+    due: list[tuple[int, uuid.UUID]] = []
+    due_at = now
+    for pk, cron, tz in TrainingSchedule.objects.filter(enabled=True).values_list("pk", "cron", "timezone"):
         try:
-            minute = due_minute(schedule.cron, schedule.timezone, now)
+            minute = due_minute(cron, tz, now)
         except (ValueError, KeyError) as exc:  # edited behind our back: say so, keep the others going
-            log.warning("training schedule %s has a bad cron or time zone: %s", schedule.pk, exc)
+            log.warning("training schedule %s has a bad cron or time zone: %s", pk, exc)
             continue
-        if minute is None:
+        if minute is not None:
+            due.append((pk, schedule_run_id(pk, minute)))
+            due_at = minute  # the same minute for all: the one that started now
+    if not due:
+        return []
+    # The runs of this minute that exist already (a retried tick, a second dispatcher), in a few queries.
+    ids = [run_id for _, run_id in due]
+    known = {
+        pk
+        for i in range(0, len(ids), 500)
+        for pk in JobRun.objects.filter(pk__in=ids[i : i + 500]).values_list("pk", flat=True)
+    }
+    busy = services.training_active() is not None
+    started, skipped = [], []
+    for pk, run_id in due:
+        if run_id in known:
             continue
-        run_id = schedule_run_id(schedule.pk, minute)
-        if JobRun.objects.filter(pk=run_id).exists():
-            continue
-        if services.training_active() is not None:
-            log.warning("training %s due at %s skipped: another training has not ended", schedule.pk, minute)
+        if busy:  # one training at a time: two sa-learn on one Bayes DB only wait for each other's lock
+            skipped.append(pk)
             continue
         run = job_enqueue_once(
-            run_id=run_id, kind=services.TRAIN_KIND, func="spam.jobs.training_job", args=(schedule.pk,),
+            run_id=run_id, kind=services.TRAIN_KIND, func="spam.jobs.training_job", args=(pk,),
             timeout=services._train_timeout() * 2 + 300,
         )  # fmt: skip
-        if run is not None:  # None: another dispatcher got there first
+        busy = True  # this one now, or the same run another dispatcher got in first
+        if run is not None:
             started.append(str(run.id))
+    if skipped:
+        log.warning(
+            "%d training(s) due at %s skipped, another training has not ended: schedule(s) %s",
+            len(skipped), due_at, ", ".join(map(str, skipped[:20])) + (" …" if len(skipped) > 20 else ""),
+        )  # fmt: skip
     return started

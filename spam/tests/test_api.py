@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import django_rq
 import pytest
+from croniter import croniter
 from django.urls import reverse
 
 from dms_admin import jobqueue
@@ -105,6 +108,67 @@ def test_two_dispatchers_in_one_minute_start_one_run(monkeypatch) -> None:  # ty
 
 def run_schedule_id() -> int:
     return TrainingSchedule.objects.get().pk
+
+
+def test_the_quick_minute_check_agrees_with_croniter_on_ordinary_days() -> None:
+    def reference(cron: str, tz: str, now: datetime) -> datetime | None:  # croniter's answer alone
+        local_now = now.astimezone(ZoneInfo(tz)).replace(second=0, microsecond=0)
+        scheduled: datetime = croniter(cron, local_now + timedelta(minutes=1)).get_prev(datetime)
+        return None if now - scheduled >= timedelta(minutes=1) else scheduled.astimezone(ZoneInfo("UTC"))
+
+    crons = ["30 2 * * *", "*/15 1-3 * * *", "0,59 * * * 1-5", "5 2,3 L * *", "* 2 * * *", "0 0 29 2 *"]
+    fired = 0
+    for start in (datetime(2025, 2, 28, 22, 0, 40, tzinfo=UTC), datetime(2024, 2, 28, 22, 0, 40, tzinfo=UTC)):
+        for minute in range(0, 360, 3):
+            now = start + timedelta(minutes=minute)
+            for cron in crons:
+                for tz in ("Europe/Paris", "America/New_York", "UTC"):
+                    expected = reference(cron, tz, now)
+                    assert jobs.due_minute(cron, tz, now) == expected, (cron, tz, now)
+                    fired += expected is not None
+    assert fired > 50
+
+
+@pytest.mark.parametrize(
+    ("night", "cron", "fires_at"),
+    [
+        ("2025-03-29", "30 2 * * *", []),  # 02:00-03:00 does not exist that night: skipped, as documented
+        ("2025-03-29", "0 3 * * *", ["03:00+0200"]),
+        ("2025-03-29", "0 * * * *", ["00:00+0100", "01:00+0100", "03:00+0200", "04:00+0200", "05:00+0200"]),
+        ("2025-10-25", "30 2 * * *", ["02:30+0200"]),  # 02:00-03:00 comes twice: once, not also at 02:59
+        ("2025-10-25", "0 3 * * *", ["03:00+0100"]),
+    ],
+)
+def test_a_paris_schedule_on_a_dst_night_fires_as_documented(night: str, cron: str, fires_at: list[str]) -> None:
+    start = datetime.fromisoformat(f"{night}T23:00:30+00:00")
+    fired = [
+        (start + timedelta(minutes=m)).astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M%z")
+        for m in range(300)
+        if jobs.due_minute(cron, "Europe/Paris", start + timedelta(minutes=m))
+    ]
+    assert fired == fires_at
+
+
+@pytest.mark.django_db(transaction=True)  # django_rq enqueues when the transaction commits
+def test_due_schedules_start_one_training_and_say_once_which_waited(
+    settings, redis_url, caplog, django_assert_max_num_queries
+) -> None:  # type: ignore[no-untyped-def]
+    settings.RQ_QUEUES = {name: {"URL": redis_url} for name in ("default", "backups")}
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    first, second, third = (TrainingSchedule.objects.create(cron="0 3 * * *") for _ in range(3))
+    TrainingSchedule.objects.create(cron="0 4 * * *")
+    TrainingSchedule.objects.create(cron="0 3 * * *", enabled=False)
+    now = datetime(2025, 1, 1, 3, 0, 10, tzinfo=UTC)
+    with django_assert_max_num_queries(6):
+        started = jobs.dispatch_due_trainings(now)
+    assert started == [str(jobs.schedule_run_id(first.pk, now.replace(second=0)))] and queue.job_ids == started
+    assert [r.message for r in caplog.records] == [
+        f"2 training(s) due at 2025-01-01 03:00:00+00:00 skipped, another training has not ended: "
+        f"schedule(s) {second.pk}, {third.pk}"
+    ]
+    assert jobs.dispatch_due_trainings(now.replace(second=50)) == []  # the same minute again: nothing new
+    assert JobRun.objects.count() == 1
 
 
 def test_the_panel_pages_render_for_an_admin(admin_client) -> None:  # type: ignore[no-untyped-def]

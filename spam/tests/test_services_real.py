@@ -105,6 +105,16 @@ def test_a_scheduled_run_learns_ten_and_ten_then_nothing_new(tmp_path: Path) -> 
     assert run.nspam_after - run.nspam_before == 10  # type: ignore[operator]
     assert run.nham_after - run.nham_before == 10  # type: ignore[operator]
     assert services.bayes_stats() == files.BayesStats(run.nspam_after, run.nham_after, run.ntokens_after or 0)
+    # Our quick read of the DB's counters says what SpamAssassin's own dump says, and a configured
+    # store module (maybe SQL or Redis) makes us ask the dump itself.
+    mailserver = services.get_mailserver()
+    dump = mailserver.exec(["sa-learn", "--dump", "magic", "--dbpath", files.BAYES_DIR])
+    assert files.parse_dump_magic(dump.output) == services.bayes_stats()
+    mailserver.exec(
+        ["bash", "-c", "echo 'bayes_store_module Mail::SpamAssassin::BayesStore::DBM' >/etc/spamassassin/x.cf"]
+    )
+    assert services.bayes_stats() == files.parse_dump_magic(dump.output)
+    mailserver.exec(["rm", "/etc/spamassassin/x.cf"])
     owner = services.get_mailserver().exec(["stat", "-c", "%U", f"{files.BAYES_DIR}/bayes_toks"])
     assert owner.output.strip() == "amavis"
 
