@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from croniter import croniter
 from django.utils import timezone
 
 from dms_admin.jobqueue import job_enqueue_once, job_running
 from dms_admin.models import JobRun
+from dms_admin.schedules import due_minute
 from spam import services
 from spam.models import TrainingSchedule
 
@@ -24,37 +22,6 @@ SCHEDULE_NAMESPACE = uuid.UUID("0b6c3c52-93f5-4e57-8d0e-6a1f6f3d2c18")
 def training_job(run_id: str, schedule_id: int) -> None:
     with job_running(run_id) as report:
         services.training_run(schedule_id=schedule_id, job_id=run_id, report=report)
-
-
-@functools.lru_cache(maxsize=4096)
-def _minutes_hours(cron: str) -> tuple[frozenset[int] | None, frozenset[int] | None]:
-    """The minutes and hours a cron expression can fire at (None: any, or not plain numbers)."""
-    fields, _ = croniter.expand(cron)
-
-    def numbers(field: list[int | str]) -> frozenset[int] | None:
-        return frozenset(v for v in field if isinstance(v, int)) if all(isinstance(v, int) for v in field) else None
-
-    return numbers(fields[0]), numbers(fields[1])
-
-
-def due_minute(cron: str, tz: str, now: datetime) -> datetime | None:
-    """The scheduled minute (UTC) that fired within the minute before `now`, or None.
-
-    croniter works in the schedule's own zone, so 02:30 Europe/Paris is 00:30 UTC in summer and
-    01:30 UTC in winter; a minute skipped by a DST change does not fire, one repeated by it fires once.
-    """
-    local_now = now.astimezone(ZoneInfo(tz)).replace(second=0, microsecond=0)
-    # croniter's get_prev costs ~0.4 ms: at 1,000 schedules most of a tick. A wall-clock minute or hour
-    # the expression never names is not due, which a cached expansion tells ~20 times faster. (It also
-    # keeps croniter's DST quirks out: alone, it fires 02:30 at 03:00 on the night 02:00-03:00 is
-    # skipped, and at 02:30 and again at 02:59 on the night it comes twice.)
-    minutes, hours = _minutes_hours(cron)
-    if (minutes is not None and local_now.minute not in minutes) or (hours is not None and local_now.hour not in hours):
-        return None
-    scheduled: datetime = croniter(cron, local_now + timedelta(minutes=1)).get_prev(datetime)
-    if now - scheduled >= timedelta(minutes=1):
-        return None
-    return scheduled.astimezone(ZoneInfo("UTC"))
 
 
 def schedule_run_id(schedule_id: int, minute: datetime) -> uuid.UUID:

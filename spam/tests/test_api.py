@@ -93,9 +93,7 @@ def test_paris_schedule_fires_at_the_right_utc_minute_across_dst() -> None:
 def test_two_dispatchers_in_one_minute_start_one_run(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     enqueued = []
     monkeypatch.setattr(
-        jobqueue.django_rq,
-        "get_queue",
-        lambda name: type("Q", (), {"enqueue": lambda *a, **k: enqueued.append(k["job_id"])})(),
+        jobqueue, "rq_queue", lambda name: type("Q", (), {"enqueue": lambda *a, **k: enqueued.append(k["job_id"])})()
     )
     TrainingSchedule.objects.create(cron="* * * * *")
     now = datetime(2025, 1, 1, 12, 0, 10, tzinfo=UTC)
