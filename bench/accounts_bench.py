@@ -52,12 +52,9 @@ def setup_django(tmp: Path) -> None:
 def docker_exec_way(rounds: int, tmp: Path) -> list[float] | str:
     """`setup email add`'s way: doveadm pw by docker exec, then append to the file."""
     try:
-        from tests.realenv.dockerd import default_cache_dir, engine_from_env, start_dockerd
-        from tests.realenv.mailimage import ensure_mail_image
+        from bench.engine import mail_engine
 
-        engine = engine_from_env() or start_dockerd(default_cache_dir())
-        client = engine.client()
-        image = ensure_mail_image(client)
+        engine, client, image = mail_engine()
     except Exception as exc:  # no root / no engine: say so, the other figures still print
         return f"no Docker engine ({exc})"
     container = client.containers.run(image, detach=True, network_mode="none", labels={"dms-admin.test": "1"})

@@ -19,12 +19,9 @@ ROUNDS = 5
 
 def main() -> None:
     try:
-        from tests.realenv.dockerd import default_cache_dir, engine_from_env, start_dockerd
-        from tests.realenv.mailimage import ensure_mail_image
+        from bench.engine import mail_engine
 
-        engine = engine_from_env() or start_dockerd(default_cache_dir())
-        client = engine.client()
-        image = ensure_mail_image(client)
+        engine, client, image = mail_engine()
     except Exception as exc:
         print(f"container figures not measured: no Docker engine ({exc})")
         return

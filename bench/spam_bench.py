@@ -244,14 +244,11 @@ def main() -> None:
     per_side = int(os.environ.get("BENCH_SPAM_MESSAGES", 200 if small else 1_000))
     rounds = int(os.environ.get("BENCH_SPAM_ROUNDS", 5))
     try:
+        from bench.engine import mail_engine
         from tests.realenv.containers import wait_healthy
-        from tests.realenv.dockerd import default_cache_dir, engine_from_env, start_dockerd
-        from tests.realenv.mailimage import ensure_mail_image
         from tests.realenv.redis_server import start_redis
 
-        engine = engine_from_env() or start_dockerd(default_cache_dir())
-        client = engine.client()
-        image = ensure_mail_image(client)
+        engine, client, image = mail_engine()
     except Exception as exc:
         print(f"spam figures not measured: no Docker engine ({exc})")
         return
