@@ -29,6 +29,7 @@ from docker.models.containers import Container
 from dms_admin.dms import MailServer
 from tests.deploy.compose import compose_env, compose_implementations
 from tests.deploy.images import LABELS, ensure_admin_image, ensure_base_image, ensure_socket_proxy_image
+from tests.deploy.proxy import proxy_switches, run_socket_proxy
 from tests.realenv.containers import ContainerNotHealthy, remove_containers_named, wait_healthy
 from tests.realenv.redis_server import free_port
 
@@ -81,11 +82,6 @@ def compose_doc() -> dict[str, Any]:
     doc = yaml.safe_load(COMPOSE_FILE.read_text())
     assert isinstance(doc, dict)
     return doc
-
-
-def proxy_switches() -> dict[str, str]:
-    env = compose_doc()["services"]["socket-proxy"]["environment"]
-    return {str(k): str(v) for k, v in env.items()}
 
 
 # --------------------------------------------------------------------------- the image
@@ -285,7 +281,7 @@ def test_compose_invariants(path: Path) -> None:
 
 
 def test_proxy_switches_allow_only_what_we_use() -> None:
-    switches = proxy_switches()
+    switches = proxy_switches(COMPOSE_FILE)
     on = {k for k, v in switches.items() if v == "1"}
     assert on == {"CONTAINERS", "EXEC", "IMAGES", "DISTRIBUTION", "POST", "PING", "VERSION"}
     for off in ("NETWORKS", "VOLUMES", "SECRETS", "CONFIGS", "SWARM", "BUILD", "COMMIT", "PLUGINS", "SYSTEM"):
@@ -339,41 +335,11 @@ def engine_socket(docker_engine: Any) -> Path:
 def socket_proxy(docker_client: docker.DockerClient, engine_socket: Path) -> Iterator[str]:
     """tcp://127.0.0.1:<port>: haproxy with compose's switches in front of the test engine."""
     image = ensure_socket_proxy_image(docker_client)
-    port = free_port()
     name = f"{PREFIX}-proxy-{secrets.token_hex(4)}"
     try:
-        container = docker_client.containers.run(
-            image,
-            detach=True,
-            name=name,
-            network_mode="host",
-            labels=LABELS,
-            environment={**proxy_switches(), "BIND_CONFIG": f"127.0.0.1:{port}", "LOG_LEVEL": "info"},
-            volumes={
-                str(engine_socket): {"bind": "/var/run/docker.sock", "mode": "rw"},
-                "/etc/localtime": {"bind": "/etc/localtime", "mode": "ro"},
-            },
-            read_only=True,
-            tmpfs={"/run": "", "/tmp": ""},
-            security_opt=["no-new-privileges:true"],
-            healthcheck={
-                "test": [
-                    "CMD",
-                    "bash",
-                    "-c",
-                    f"exec 3<>/dev/tcp/127.0.0.1/{port} && "
-                    "printf 'GET /_ping HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '^HTTP/1.[01] 200' <&3",
-                ],
-                "interval": 500_000_000,
-                "timeout": 3_000_000_000,
-                "retries": 3,
-            },
+        yield run_socket_proxy(
+            docker_client, image, engine_socket=str(engine_socket), switches=proxy_switches(COMPOSE_FILE), name=name
         )
-        try:
-            wait_healthy(container, 30)
-        except ContainerNotHealthy as exc:
-            pytest.fail(str(exc), pytrace=False)
-        yield f"tcp://127.0.0.1:{port}"
     finally:
         remove_containers_named(docker_client, name)
 

@@ -28,7 +28,6 @@ import django_rq
 import docker
 import docker.errors
 import pytest
-import yaml
 from django_rq import get_worker
 from docker.models.services import Service
 from docker.types import RestartPolicy
@@ -39,7 +38,8 @@ from dms_admin.configstore import ConfigStore
 from dms_admin.dms import ContainerNotFound, DockerUnavailable, MailServer
 from dms_admin.models import JobRun, PendingChange
 from tests.deploy.images import LABELS, ensure_socket_proxy_image
-from tests.realenv.containers import ContainerNotHealthy, remove_containers_named, wait_healthy
+from tests.deploy.proxy import proxy_switches, run_socket_proxy
+from tests.realenv.containers import remove_containers_named
 from tests.realenv.dockerd import Dockerd, default_cache_dir, engine_from_env, start_dockerd, stop_dockerd
 from tests.realenv.mailimage import image_exists
 from tests.realenv.redis_server import free_port
@@ -352,11 +352,6 @@ def test_the_apply_job_and_its_revert_update_the_service(
 # --------------------------------------------------------------------------- the socket proxy
 
 
-def _switches(path: Path) -> dict[str, str]:
-    env = yaml.safe_load(path.read_text())["services"]["socket-proxy"]["environment"]
-    return {str(k): str(v) for k, v in env.items()}
-
-
 @pytest.fixture
 def stack_proxy(swarm: Dockerd, swarm_client: docker.DockerClient, docker_client: docker.DockerClient) -> Iterator[Any]:
     """Start haproxy with a compose file's switches in front of the swarm engine; yields a starter."""
@@ -365,31 +360,11 @@ def stack_proxy(swarm: Dockerd, swarm_client: docker.DockerClient, docker_client
     names: list[str] = []
 
     def start(path: Path) -> str:
-        port = free_port()
         name = f"dms-swarm-test-proxy-{secrets.token_hex(4)}"
         names.append(name)
-        container = swarm_client.containers.run(
-            image,
-            detach=True,
-            name=name,
-            network_mode="host",
-            labels=LABELS,
-            environment={**_switches(path), "BIND_CONFIG": f"127.0.0.1:{port}", "LOG_LEVEL": "info"},
-            volumes={socket_path: {"bind": "/var/run/docker.sock", "mode": "rw"}},
-            read_only=True,
-            tmpfs={"/run": "", "/tmp": ""},
-            healthcheck={
-                "test": ["CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{port}/_ping || exit 1"],
-                "interval": 500_000_000,
-                "timeout": 3_000_000_000,
-                "retries": 3,
-            },
+        return run_socket_proxy(
+            swarm_client, image, engine_socket=socket_path, switches=proxy_switches(path), name=name
         )
-        try:
-            wait_healthy(container, 30)
-        except ContainerNotHealthy as exc:
-            pytest.fail(str(exc), pytrace=False)
-        return f"tcp://127.0.0.1:{port}"
 
     try:
         yield start
