@@ -109,6 +109,8 @@ DMS_WATCH_TIMEOUT = envint("DMS_WATCH_TIMEOUT", 30)
 
 # The longest a spam training run (sa-learn inside the mail container) may take, in seconds.
 SPAM_TRAIN_TIMEOUT = envint("SPAM_TRAIN_TIMEOUT", 3600)
+# Rspamd recounts its Bayes numbers only every 30-60 s: how long a training waits to record them.
+SPAM_RSPAMD_STAT_WAIT = envint("SPAM_RSPAMD_STAT_WAIT", 75)
 
 # Mailbox passwords: SHA512-CRYPT with this many rounds (5000, like `doveadm pw`, writes no
 # rounds= field); the shortest password accepted.

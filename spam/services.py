@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shlex
+import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -52,6 +53,10 @@ exec sa-learn --dump magic --dbpath "$B" 2>&1"""
 
 def _train_timeout() -> int:
     return int(getattr(settings, "SPAM_TRAIN_TIMEOUT", 3600))
+
+
+def _rspamd_stat_wait() -> float:
+    return float(settings.SPAM_RSPAMD_STAT_WAIT)
 
 
 class RulesInvalid(FieldError):
@@ -346,13 +351,32 @@ def _train(schedule: TrainingSchedule, run: TrainingRun, report: JobReport) -> N
         if engine == "spamassassin":
             report.progress(90, "Giving the Bayes database back to amavis")
             _give_bayes_back(mailserver, bayes_dir)
-    after = bayes_stats(mailserver=mailserver, engine=engine)
+    if engine == "rspamd" and (run.learned_spam or run.learned_ham):
+        report.progress(90, "Waiting for Rspamd to count what it learned")
+        after = _rspamd_stats_after(mailserver, before, run.learned_spam, run.learned_ham)
+    else:
+        after = bayes_stats(mailserver=mailserver, engine=engine)
     run.nspam_after, run.nham_after, run.ntokens_after = after.nspam, after.nham, after.ntokens
     report.set_result(
         training_run=run.pk, engine=engine, folders=details, learned_spam=run.learned_spam,
         learned_ham=run.learned_ham, nspam=after.nspam, nham=after.nham,
     )  # fmt: skip
     report.progress(100, training_summary(run))
+
+
+def _rspamd_stats_after(mailserver: MailServer, before: files.BayesStats, spam: int, ham: int) -> files.BayesStats:
+    """`rspamc stat` once it counts what was just learned, or as it is after SPAM_RSPAMD_STAT_WAIT seconds.
+
+    Rspamd's controller re-reads the Bayes counts from Redis only every 30-60 s (REDIS_STAT_TIMEOUT, jittered):
+    right after `rspamc learn_*` its stat still shows the old numbers. A message learned as ham that was spam
+    before lowers the spam count, so the numbers may never reach before + learned: then the wait's end decides.
+    """
+    deadline = time.monotonic() + _rspamd_stat_wait()
+    while True:
+        stats = bayes_stats(mailserver=mailserver, engine="rspamd")
+        if (stats.nspam >= before.nspam + spam and stats.nham >= before.nham + ham) or time.monotonic() >= deadline:
+            return stats
+        time.sleep(2)
 
 
 def training_summary(run: TrainingRun) -> str:
