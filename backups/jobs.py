@@ -6,9 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from croniter import croniter
 from django.utils import timezone
 
 from backups import services
@@ -17,6 +15,7 @@ from backups.models import BackupPolicy
 from dms_admin.audit import Actor
 from dms_admin.jobqueue import JobReport, job_enqueue_once, job_running
 from dms_admin.models import JobRun
+from dms_admin.schedules import due_minute
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +24,11 @@ CATCH_UP = timedelta(minutes=10)
 SCHEDULE_NAMESPACE = uuid.UUID("6f0e8f2c-5d1b-4f0a-9f5e-2b7d4c1a9e31")
 
 
-def _reporter(report: JobReport, verb: str) -> Callable[[Progress], None]:
+def _reporter(report: JobReport, verb: str, *, stoppable: bool) -> Callable[[Progress], None]:
     def progress(state: Progress) -> None:
         report.progress(min(state.percent, 99), state.message(verb))
+        if stoppable:  # between files: a stopped backup leaves no partial archive, a verify changes nothing
+            report.stop_point()
 
     return progress
 
@@ -35,7 +36,9 @@ def _reporter(report: JobReport, verb: str) -> Callable[[Progress], None]:
 def backup_job(run_id: str, policy_id: int) -> None:
     with job_running(run_id) as report:
         report.progress(0, "Listing the files to back up")
-        archive = services.backup_run(policy_id=policy_id, run_id=run_id, progress=_reporter(report, "Backed up"))
+        archive = services.backup_run(
+            policy_id=policy_id, run_id=run_id, progress=_reporter(report, "Backed up", stoppable=True)
+        )
         report.set_result(
             archive=archive.pk, path=archive.path, kind=archive.kind, size=archive.size,
             files=archive.file_count, duration=round(archive.duration, 2),
@@ -52,7 +55,7 @@ def backup_job(run_id: str, policy_id: int) -> None:
 
 def verify_job(run_id: str, archive_id: int) -> None:
     with job_running(run_id) as report:
-        services.archive_verify(archive_id=archive_id, progress=_reporter(report, "Verified"))
+        services.archive_verify(archive_id=archive_id, progress=_reporter(report, "Verified", stoppable=True))
         report.progress(100, "Every checksum matches.")
 
 
@@ -70,7 +73,7 @@ def restore_job(
         report.progress(0, "Comparing the backup with the disk")
         result = services.archive_restore(
             archive_id=archive_id, scope=scope, mailbox=mailbox, dry_run=dry_run,
-            actor=Actor(name=actor_name, via=actor_via), progress=_reporter(report, "Restored"),
+            actor=Actor(name=actor_name, via=actor_via), progress=_reporter(report, "Restored", stoppable=False),
         )  # fmt: skip
         report.set_result(**result)
         counts = result["preview"]["counts"]
@@ -79,16 +82,6 @@ def restore_job(
 
 
 # ---- schedule ------------------------------------------------------------------------------------
-
-
-def due_minute(cron: str, tz: str, now: datetime) -> datetime | None:
-    """The scheduled minute (UTC) a run is due for at `now`, or None."""
-    local_now = now.astimezone(ZoneInfo(tz)).replace(second=0, microsecond=0)
-    it = croniter(cron, local_now + timedelta(minutes=1))
-    scheduled: datetime = it.get_prev(datetime)
-    if now - scheduled > CATCH_UP:
-        return None
-    return scheduled.astimezone(ZoneInfo("UTC"))
 
 
 def schedule_run_id(policy_id: int, minute: datetime) -> uuid.UUID:
@@ -100,7 +93,7 @@ def dispatch_due_backups(now: datetime | None = None) -> list[str]:
     now = now or timezone.now()
     started = []
     for policy in BackupPolicy.objects.filter(enabled=True):
-        minute = due_minute(policy.cron, policy.timezone, now)
+        minute = due_minute(policy.cron, policy.timezone, now, catch_up=CATCH_UP)
         if minute is None:
             continue
         run_id = schedule_run_id(policy.pk, minute)

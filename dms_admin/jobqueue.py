@@ -6,7 +6,7 @@ ends green after a caught error.
 
 Stopping a running job is cooperative: the panel marks the row, and the job raises JobStopped
 at its next `report.stop_point()`, placed only where stopping leaves nothing half-done (between
-files of a backup, before a restore extracts, before a purge removes). Killing the worker
+files of a backup, between folders of a training, before a purge removes). Killing the worker
 process instead could leave a container stopped mid-re-create or a folder half-restored.
 """
 
@@ -36,8 +36,9 @@ class JobConflict(Exception):
 
 
 # Kinds whose job functions have stop points. Apply and update have none: they re-create the
-# mail container and put the old one back on their own when it is not healthy.
-STOPPABLE_KINDS = frozenset({"backup", "verify", "restore", "prune", "spam-train", "mailbox-purge", "dkim"})
+# mail container and put the old one back on their own when it is not healthy; a restore has
+# none once it extracts (it took a safety backup first); a prune is over in a moment.
+STOPPABLE_KINDS = frozenset({"backup", "verify", "spam-train", "mailbox-purge", "dkim"})
 STOP_CHECK_INTERVAL = 0.5  # seconds between two looks at the row from stop_point()
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import django_rq
 import pytest
@@ -133,3 +134,19 @@ def test_the_panel_runs_lists_plots_and_previews(admin_client, policy: BackupPol
     run_jobs()
     assert (mail_dir / "example.test" / "user" / "dovecot-uidlist").read_bytes() == b"3 V1 N2\n"
     assert services.last_backup_age() is not None
+
+
+@pytest.mark.parametrize(
+    ("night", "fires_at"),
+    [
+        ("2025-03-29", []),  # 02:00-03:00 does not exist that night in Paris: no 02:30 backup
+        ("2025-10-25", ["02:30+0200"]),  # it comes twice: one backup, not a second at 02:59
+    ],
+)
+def test_a_paris_backup_on_a_dst_night_runs_at_most_once(night: str, fires_at: list[str]) -> None:
+    start = datetime.fromisoformat(f"{night}T23:00:30+00:00")
+    minutes = {
+        jobs.due_minute("30 2 * * *", "Europe/Paris", start + timedelta(minutes=m), catch_up=jobs.CATCH_UP)
+        for m in range(300)
+    } - {None}
+    assert sorted(m.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M%z") for m in minutes) == fires_at
