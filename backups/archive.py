@@ -1,7 +1,7 @@
 """Writing, verifying and extracting backup archives. No Django: paths, files and callbacks.
 
-An archive is a GNU-format tar (what `tar czf` writes) with top-level folders `mail/`, `state/`
-and `config/`, compressed with gzip (plain `tar xzf` restores it) or zstd (`tar --zstd -xf`).
+An archive is a GNU-format tar (what `tar czf` writes) with top-level folders `config/`, `mail/`
+and `state/`, compressed with gzip (plain `tar xzf` restores it) or zstd (`tar --zstd -xf`).
 Next to it a manifest JSON lists every file of the backed-up state with size, mtime, sha256,
 owner and mode, and says which archive of the chain holds each file's content: a full archive
 holds everything, an incremental one only what changed since its parent.
@@ -9,6 +9,12 @@ holds everything, an incremental one only what changed since its parent.
 Gzip is compressed like pigz: the tar stream is cut into blocks that worker threads deflate in
 parallel (zlib releases the GIL), each primed with the previous block's last 32 KiB, and joined
 into one gzip member. Memory stays flat: a bounded number of blocks is in flight.
+
+Memory does not grow with the number of files either. Entries are listed in one order (roots by
+name, then depth first, each folder's names sorted: `order_key`), which lets the writer compare
+the scan with its parent's manifest as two sorted streams. The scan is spooled to a temporary
+file next to the archive, and the manifest is streamed to its own temporary file, one entry a
+line (still one JSON document), as the archive is written.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import gzip
 import hashlib
 import io
 import json
+import marshal
+import operator
 import os
 import re
 import shutil
@@ -49,6 +57,7 @@ SMALL_FILE = 8 << 20
 # `tar czf` runs gzip -6. Blocks cost ~0.1% (each restarts its match search), so -7: about 0.15%
 # smaller than `tar czf` on mail for ~15% more CPU, spread over the threads. Larger blocks gained nothing.
 GZIP_LEVEL = 7
+MAX_WARNINGS = 1000  # kept one by one; past that, counted
 
 
 class ArchiveError(Exception):
@@ -83,6 +92,74 @@ class Entry:
         )  # fmt: skip
 
 
+def order_key(path: str) -> list[str]:
+    """The order of `scan` and of every manifest `write_archive` writes: by path component."""
+    return path.split("/")
+
+
+# ---- manifests -----------------------------------------------------------------------------------
+#
+# The layout write_archive streams (one JSON document; any JSON reader loads it whole):
+#
+#   {"version":1,"name":…,"kind":…,"created_at":…,"compression":…,"parent":…,"roots":{…},"deleted":[
+#   "mail/…",
+#   "mail/…"
+#   ],"entries":[
+#   {"path":…,…},
+#   {"path":…,…}
+#   ],"warnings":[…],"sha256":…,"size":…}
+#
+# JSON strings hold no raw newline, so each entry is one line: `manifest_entries` reads them one at
+# a time. Manifests written before this layout are one line, and are read whole.
+
+_DELETED_OPEN = b',"deleted":['
+_ENTRIES_OPEN = b'],"entries":['
+_decode = json.JSONDecoder().decode
+_jstr = json.encoder.encode_basestring  # type: ignore[attr-defined]  # the C encoder json.dumps uses
+
+
+def _json(value: Any) -> bytes:
+    # surrogatepass: a name that is not UTF-8 (surrogate-escaped by os) survives; json.loads(bytes) reads it back
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+def _entry_json(e: Entry) -> bytes:
+    """json.dumps(e.as_json()) with the same separators, about five times faster."""
+    return (
+        f'{{"path":{_jstr(e.path)},"type":{_jstr(e.type)},"size":{e.size:d},"mtime":{e.mtime:d},'
+        f'"mtime_ns":{e.mtime_ns:d},"uid":{e.uid:d},"gid":{e.gid:d},"mode":{e.mode:d},"sha256":{_jstr(e.sha256)},'
+        f'"link":{_jstr(e.link)},"archive":{_jstr(e.archive)}}}'
+    ).encode("utf-8", "surrogatepass")
+
+
+class _ManifestWriter:
+    """Streams a manifest: the header, then deleted paths, then entries, then the totals."""
+
+    def __init__(self, fh: IO[bytes], header: dict[str, Any]) -> None:
+        self.fh = fh
+        fh.write(_json(header)[:-1] + _DELETED_OPEN)
+        self.sep = b"\n"
+        self.entries = 0
+        self.deleted_count = 0
+
+    def deleted(self, path: str) -> None:
+        self.fh.write(self.sep + _jstr(path).encode("utf-8", "surrogatepass"))
+        self.sep = b",\n"
+        self.deleted_count += 1
+
+    def start_entries(self) -> None:
+        self.fh.write(b"\n" + _ENTRIES_OPEN)
+        self.sep = b"\n"
+
+    def entry(self, entry: Entry) -> None:
+        self.fh.write(self.sep + _entry_json(entry))
+        self.sep = b",\n"
+        self.entries += 1
+
+    def finish(self, *, warnings: list[str], sha256: str, size: int) -> None:
+        self.fh.write(b"\n]," + _json({"warnings": warnings, "sha256": sha256, "size": size})[1:])
+
+
 @dataclasses.dataclass
 class Manifest:
     name: str  # the archive's file name
@@ -97,10 +174,23 @@ class Manifest:
     size: int = 0
     warnings: list[str] = dataclasses.field(default_factory=list)
 
+    def header(self) -> dict[str, Any]:
+        return {
+            "version": MANIFEST_VERSION, "name": self.name, "kind": self.kind, "created_at": self.created_at,
+            "compression": self.compression, "parent": self.parent, "roots": self.roots,
+        }  # fmt: skip
+
     def dump(self) -> bytes:
-        data = dataclasses.asdict(self)
-        data["version"] = MANIFEST_VERSION
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        """The manifest file, in the layout `write_archive` streams."""
+        out = io.BytesIO()
+        writer = _ManifestWriter(out, self.header())
+        for path in self.deleted:
+            writer.deleted(path)
+        writer.start_entries()
+        for entry in self.entries:
+            writer.entry(entry)
+        writer.finish(warnings=self.warnings, sha256=self.sha256, size=self.size)
+        return out.getvalue()
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
@@ -119,6 +209,56 @@ class Manifest:
     def held(self) -> list[Entry]:
         """The entries whose content this archive itself holds."""
         return [e for e in self.entries if e.archive == self.name]
+
+
+_HEADER_KEYS = ("version", "name", "kind", "created_at", "compression", "parent", "roots")
+
+
+def manifest_header(path: Path) -> dict[str, Any]:
+    """The manifest's version, name, kind, created_at, compression, parent and roots (its first line)."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline()
+            if first.endswith(_DELETED_OPEN + b"\n"):
+                data = json.loads(first[: -len(_DELETED_OPEN) - 1] + b"}")
+            else:  # written before the streamed layout: one line
+                data = json.loads(first + fh.read())
+        return {key: data[key] for key in _HEADER_KEYS if key in data}
+    except (OSError, ValueError, TypeError) as exc:
+        raise ArchiveError(f"The manifest {path} cannot be read: {exc}") from exc
+
+
+def manifest_entries(path: Path) -> Iterator[Entry]:
+    """The manifest's entries one at a time, in its order (for what write_archive wrote, `order_key`).
+
+    Only one line is in memory at a time; a manifest from before the streamed layout is read whole.
+    """
+    try:
+        fh = open(path, "rb")  # noqa: SIM115  # closed below, when the generator ends or is dropped
+    except OSError as exc:
+        raise ArchiveError(f"The manifest {path} cannot be read: {exc}") from exc
+    with fh:
+        try:
+            first = fh.readline()
+            if not first.endswith(_DELETED_OPEN + b"\n"):
+                data = json.loads(first + fh.read())
+                for item in data["entries"]:
+                    yield Entry(**item)
+                return
+            for line in fh:  # the deleted paths
+                if line.startswith(b"]"):
+                    break
+            else:
+                raise ValueError("it ends in the list of deleted paths")
+            if line.rstrip(b"\n") != _ENTRIES_OPEN:
+                raise ValueError("no list of entries after the deleted paths")
+            for line in fh:
+                if line.startswith(b"]"):
+                    return
+                yield Entry(**_decode(line.rstrip(b",\n").decode("utf-8", "surrogatepass")))
+            raise ValueError("it ends in the list of entries")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ArchiveError(f"The manifest {path} cannot be read: {exc}") from exc
 
 
 @dataclasses.dataclass
@@ -154,57 +294,74 @@ def _mb(n: float) -> str:
 
 # ---- scanning ------------------------------------------------------------------------------------
 
+_EXCLUDED = re.compile("|".join(fnmatch.translate(p) for p in EXCLUDED_NAMES))
+_by_name = operator.attrgetter("name")
+
 
 def excluded(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in EXCLUDED_NAMES)
+    return _EXCLUDED.match(name) is not None
 
 
-def scan(roots: dict[str, Path], *, prefix: str = "") -> Iterator[tuple[Entry, Path]]:
-    """Every file, folder and symlink under the roots (sorted, lock and temp files left out)."""
-    for top, root in roots.items():
+def scan(roots: dict[str, Path], *, prefix: str = "") -> Iterator[tuple[Entry, str]]:
+    """Every file, folder and symlink under the roots with its path on disk, lock and temp files left out.
+
+    In `order_key` order: the roots by name, then depth first, each folder's names sorted.
+    """
+    for top, root in sorted(roots.items()):
         if not root.is_dir():
             continue
-        yield from _scan_dir(root, top, top == "config", prefix)
+        yield from _scan_dir(os.fspath(root), top, top == "config", prefix)
 
 
 def _in_scope(arcname: str, prefix: str) -> bool:
     return not prefix or arcname == prefix or arcname.startswith(prefix + "/")
 
 
-def _scan_dir(folder: Path, arcdir: str, is_config_root: bool, prefix: str) -> Iterator[tuple[Entry, Path]]:
-    try:
-        st = folder.lstat()
-    except FileNotFoundError:
-        return
+def _scan_dir(
+    folder: str, arcdir: str, is_config_root: bool, prefix: str, st: os.stat_result | None = None
+) -> Iterator[tuple[Entry, str]]:
+    if st is None:
+        try:
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            return
     if _in_scope(arcdir, prefix):
         yield _entry(arcdir, "dir", st), folder
-    with os.scandir(folder) as it:
-        children = sorted(it, key=lambda d: d.name)
+    try:
+        with os.scandir(folder) as it:
+            children = sorted(it, key=_by_name)
+    except FileNotFoundError:  # removed since (a mail folder deleted over IMAP): gone from this backup
+        return
     for child in children:
-        if excluded(child.name) or (is_config_root and child.name == CONFIG_META_DIR):
+        name = child.name
+        if (is_config_root and name == CONFIG_META_DIR) or _EXCLUDED.match(name):
             continue
-        arcname = f"{arcdir}/{child.name}"
-        if not (_in_scope(arcname, prefix) or prefix.startswith(arcname + "/")):
+        arcname = f"{arcdir}/{name}"
+        if prefix and not (_in_scope(arcname, prefix) or prefix.startswith(arcname + "/")):
             continue
         try:
             cst = child.stat(follow_symlinks=False)
         except FileNotFoundError:  # deleted while we look: Maildir moves files all the time
             continue
-        if stat.S_ISDIR(cst.st_mode):
-            yield from _scan_dir(Path(child.path), arcname, False, prefix)
-        elif stat.S_ISREG(cst.st_mode):
-            yield _entry(arcname, "file", cst), Path(child.path)
-        elif stat.S_ISLNK(cst.st_mode):
+        mode = cst.st_mode
+        if stat.S_ISREG(mode):
+            yield _entry(arcname, "file", cst), child.path
+        elif stat.S_ISDIR(mode):
+            yield from _scan_dir(child.path, arcname, False, prefix, cst)
+        elif stat.S_ISLNK(mode):
             entry = _entry(arcname, "symlink", cst)
-            entry.link = os.readlink(child.path)
-            yield entry, Path(child.path)
+            try:
+                entry.link = os.readlink(child.path)
+            except FileNotFoundError:
+                continue
+            yield entry, child.path
         # sockets, fifos and devices are not mail: left out, like DMS's own files would be recreated
 
 
 def _entry(path: str, type_: str, st: os.stat_result) -> Entry:
     return Entry(
-        path=path, type=type_, size=st.st_size if type_ == "file" else 0, mtime=int(st.st_mtime),
-        mtime_ns=st.st_mtime_ns, uid=st.st_uid, gid=st.st_gid, mode=stat.S_IMODE(st.st_mode),
+        path, type_, st.st_size if type_ == "file" else 0, int(st.st_mtime), st.st_mtime_ns, st.st_uid, st.st_gid,
+        stat.S_IMODE(st.st_mode),
     )  # fmt: skip
 
 
@@ -251,9 +408,10 @@ class ParallelGzip:
 
     def write(self, data: bytes) -> int:
         self.buf += data
-        if len(self.buf) >= BLOCK:
-            block = bytes(self.buf)
-            self.buf.clear()
+        while len(self.buf) >= BLOCK:  # blocks of BLOCK bytes: a large file is not one large block in memory
+            with memoryview(self.buf) as view:
+                block = bytes(view[:BLOCK])
+            del self.buf[:BLOCK]
             self._submit(block, last=False)
         return len(data)
 
@@ -348,57 +506,237 @@ def check_free_space(folder: Path, needed: int) -> None:
         )
 
 
+@dataclasses.dataclass
+class Written:
+    """What `write_archive` wrote: the archive's facts and counts; the entries are in its manifest file."""
+
+    name: str
+    kind: str
+    parent: str | None
+    sha256: str
+    size: int
+    entries: int  # listed in the manifest
+    held: int  # of them, held by this archive (files, folders, symlinks)
+    held_files: int
+    held_bytes: int
+    deleted: int
+    warnings: list[str]
+
+
+class _Warnings:
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.more = 0
+
+    def add(self, text: str) -> None:
+        if len(self.kept) < MAX_WARNINGS:
+            self.kept.append(text)
+        else:
+            self.more += 1
+
+    def as_list(self) -> list[str]:
+        return self.kept + ([f"… and {self.more:,} more files changed while they were read"] if self.more else [])
+
+
+class _Unsorted(Exception):
+    """The parent's manifest is not in `order_key` order (written before it was): look it up instead."""
+
+
+class _SortedParent:
+    """The parent's entries read alongside the scan, both in `order_key` order: one entry in memory."""
+
+    def __init__(self, entries: Iterator[Entry], gone: Callable[[str], None]) -> None:
+        self.entries, self.gone = entries, gone
+        self.asked: list[str] | None = None
+        self.key: list[str] = []
+        self.current = self._next()
+
+    def _next(self) -> Entry | None:
+        previous = self.key
+        for entry in self.entries:
+            self.key = order_key(entry.path)
+            if previous and self.key <= previous:
+                raise _Unsorted
+            return entry
+        return None
+
+    def get(self, path: str) -> Entry | None:
+        key = order_key(path)
+        if self.asked is not None and key <= self.asked:
+            raise _Unsorted
+        self.asked = key
+        while self.current is not None and self.key < key:
+            self.gone(self.current.path)
+            self.current = self._next()
+        if self.current is not None and self.key == key:
+            found, self.current = self.current, self._next()
+            return found
+        return None
+
+    def finish(self) -> None:
+        while self.current is not None:
+            self.gone(self.current.path)
+            self.current = self._next()
+
+
+class _IndexedParent:
+    """A parent manifest in another order (older manifests): held in memory as a dict, as before."""
+
+    def __init__(self, entries: Iterator[Entry], gone: Callable[[str], None]) -> None:
+        self.index = {e.path: e for e in entries}
+        self.gone = gone
+
+    def get(self, path: str) -> Entry | None:
+        return self.index.pop(path, None)
+
+    def finish(self) -> None:
+        for path in sorted(self.index, key=order_key):
+            self.gone(path)
+        self.index.clear()
+
+
+_Record = tuple[str, str, int, int, int, int, int, int, str, str, str, str]  # Entry's fields, then the disk path
+_SPOOL_BATCH = 1024
+
+
+def _common_prefix(paths: set[str]) -> str:
+    """The deepest folder holding all the paths ("" for none): a safety backup scans only that."""
+    common: list[str] | None = None
+    for path in paths:
+        parts = path.split("/")
+        if common is None:
+            common = parts
+        else:
+            n = 0
+            for a, b in zip(common, parts, strict=False):
+                if a != b:
+                    break
+                n += 1
+            del common[n:]
+    return "/".join(common or [])
+
+
+def _scan_to_spool(
+    spool: IO[bytes], roots: dict[str, Path], only: set[str] | None, name: str, incremental: bool,
+    parent: _SortedParent | _IndexedParent | None,
+) -> Progress:  # fmt: skip
+    """First pass: the scan, compared with the parent, into the spool file; the totals of what to archive."""
+    state = Progress()
+    batch: list[_Record] = []
+    for entry, disk in scan(roots, prefix=_common_prefix(only) if only is not None else ""):
+        if only is not None and entry.path not in only:
+            continue
+        old = parent.get(entry.path) if parent is not None else None
+        if incremental and old is not None and entry.type == "file" and old.same_as(entry):
+            sha256, archive = old.sha256, old.archive
+        else:
+            sha256, archive = "", name
+            state.files_total += 1
+            state.bytes_total += entry.size
+        batch.append((
+            entry.path, entry.type, entry.size, entry.mtime, entry.mtime_ns, entry.uid, entry.gid, entry.mode,
+            sha256, entry.link, archive, disk,
+        ))  # fmt: skip
+        if len(batch) >= _SPOOL_BATCH:
+            _spool_write(spool, batch)
+            batch.clear()
+    if batch:
+        _spool_write(spool, batch)
+    if parent is not None:
+        parent.finish()
+    return state
+
+
+def _spool_write(spool: IO[bytes], batch: list[_Record]) -> None:
+    data = marshal.dumps(batch)
+    spool.write(struct.pack("<I", len(data)) + data)
+
+
+def _spooled(spool: IO[bytes]) -> Iterator[_Record]:
+    spool.seek(0)
+    while size := spool.read(4):
+        data = spool.read(struct.unpack("<I", size)[0])
+        yield from marshal.loads(data)  # noqa: S302  # our own spool, written moments ago (mode 0600)
+
+
 def write_archive(
     *, dest: Path, name: str, roots: dict[str, Path], compression: str = "gzip", kind: str = "full",
-    parent: Manifest | None = None, created_at: str, progress: ProgressCallback | None = None,
+    parent: Path | Manifest | None = None, created_at: str, progress: ProgressCallback | None = None,
     only: set[str] | None = None, ratio: float | None = None, check_space: bool = True,
-) -> Manifest:  # fmt: skip
-    """Write `dest/name` and `dest/name.manifest.json`; nothing is left behind if it fails."""
-    found = [(e, p) for e, p in scan(roots) if only is None or e.path in only]
-    previous = parent.by_path() if parent else {}
-    entries: list[Entry] = []
-    todo: list[tuple[Entry, Path]] = []
-    for entry, path in found:
-        old = previous.get(entry.path)
-        if kind == "incremental" and old is not None and entry.type == "file" and old.same_as(entry):
-            entry.sha256, entry.archive = old.sha256, old.archive
-        else:
-            entry.archive = name
-            todo.append((entry, path))
-        entries.append(entry)
-    present = {e.path for e in entries}
-    deleted = sorted(p for p in previous if p not in present)
-    state = Progress(files_total=len(todo), bytes_total=sum(e.size for e, _ in todo))
-    if check_space:
-        check_free_space(dest, estimate_needed(state.bytes_total, ratio))
-    manifest = Manifest(
-        name=name, kind=kind, created_at=created_at, compression=compression,
-        parent=parent.name if parent else None, roots={k: str(v) for k, v in roots.items()},
-        entries=entries, deleted=deleted,
-    )  # fmt: skip
+) -> Written:  # fmt: skip
+    """Write `dest/name` and `dest/name.manifest.json`; nothing is left behind if it fails.
+
+    `parent` is the previous archive's manifest (its path, or loaded): an incremental archive holds
+    only what changed since; either way the manifest lists what was deleted since. `only`: just
+    these paths (a safety backup before a restore).
+
+    Memory stays flat whatever the number of files: the scan is spooled to a temporary file next
+    to the archive, the manifest streamed to its own temporary file, and the parent's manifest read
+    alongside the scan rather than loaded (see `order_key`).
+    """
+    parent_name: str | None = None
+    parent_entries: Callable[[], Iterator[Entry]] | None = None
+    if isinstance(parent, Manifest):
+        parent_name, loaded = parent.name, parent
+        parent_entries = lambda: iter(loaded.entries)  # noqa: E731
+    elif parent is not None:
+        parent_name, parent_path = manifest_header(parent)["name"], parent
+        parent_entries = lambda: manifest_entries(parent_path)  # noqa: E731
+    header = {
+        "version": MANIFEST_VERSION, "name": name, "kind": kind, "created_at": created_at,
+        "compression": compression, "parent": parent_name, "roots": {k: str(v) for k, v in roots.items()},
+    }  # fmt: skip
+    incremental = kind == "incremental"
     target = dest / name
     tmp = dest / f"{TEMP_PREFIX}{name}"
+    manifest_tmp = dest / f"{TEMP_PREFIX}{manifest_name(name)}"
+    spool_path = dest / f"{TEMP_PREFIX}{name}.scan"
+    created: list[Path] = []
+
+    def create(path: Path, mode: int = 0o666) -> IO[bytes]:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+        created.append(path)
+        return os.fdopen(fd, "rb+")
+
+    warnings = _Warnings()
     try:
-        with open(tmp, "xb") as fh:
-            out = _HashingFile(fh)
-            comp = _compressor(compression, out)
+        with create(spool_path, 0o600) as spool, create(manifest_tmp) as mfh:
+            writer = _ManifestWriter(mfh, header)
             try:
-                _write_tar(comp, todo, state, manifest, progress)
-                comp.close()
-            except BaseException:
-                comp.abort()
-                raise
-            fh.flush()
-            os.fsync(fh.fileno())
-        manifest.sha256, manifest.size = out.sha.hexdigest(), out.size
-        missing = {e.path for e, _ in todo if not e.archive}
-        manifest.entries = [e for e in entries if e.path not in missing]
-        _atomic_bytes(dest / manifest_name(name), manifest.dump())
+                found = _SortedParent(parent_entries(), writer.deleted) if parent_entries else None
+                state = _scan_to_spool(spool, roots, only, name, incremental, found)
+            except _Unsorted:
+                for fh in (spool, mfh):
+                    fh.seek(0)
+                    fh.truncate()
+                writer = _ManifestWriter(mfh, header)
+                assert parent_entries is not None
+                state = _scan_to_spool(
+                    spool, roots, only, name, incremental, _IndexedParent(parent_entries(), writer.deleted)
+                )
+            if check_space:
+                check_free_space(dest, estimate_needed(state.bytes_total, ratio))
+            writer.start_entries()
+            with create(tmp) as fh:
+                out = _HashingFile(fh)
+                comp = _compressor(compression, out)
+                try:
+                    counts = _write_members(comp, _spooled(spool), writer, name, state, progress, warnings)
+                    comp.close()
+                except BaseException:
+                    comp.abort()
+                    raise
+                fh.flush()
+                os.fsync(fh.fileno())
+            writer.finish(warnings=warnings.as_list(), sha256=out.sha.hexdigest(), size=out.size)
+            mfh.flush()
+            os.fsync(mfh.fileno())
+        _unlink(spool_path)
+        os.replace(manifest_tmp, dest / manifest_name(name))
         os.replace(tmp, target)
         _fsync_dir(dest)
     except OSError as exc:
-        _unlink(tmp)
-        _unlink(dest / manifest_name(name))
+        _remove(created, dest / manifest_name(name))
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise NotEnoughSpace(
                 f"The backup volume {dest} filled up while writing ({_mb(shutil.disk_usage(dest).free)} free); "
@@ -406,94 +744,158 @@ def write_archive(
             ) from exc
         raise
     except BaseException:
-        _unlink(tmp)
-        _unlink(dest / manifest_name(name))
+        _remove(created, dest / manifest_name(name))
         raise
-    return manifest
+    return Written(
+        name=name, kind=kind, parent=parent_name, sha256=out.sha.hexdigest(), size=out.size, entries=writer.entries,
+        held=counts[0], held_files=counts[1], held_bytes=counts[2], deleted=writer.deleted_count,
+        warnings=warnings.as_list(),
+    )  # fmt: skip
 
 
-def _write_tar(
-    comp: ParallelGzip | ZstdPipe, todo: list[tuple[Entry, Path]], state: Progress, manifest: Manifest,
-    progress: ProgressCallback | None,
-) -> None:  # fmt: skip
+def _write_members(
+    comp: ParallelGzip | ZstdPipe, records: Iterable[_Record], writer: _ManifestWriter, name: str, state: Progress,
+    progress: ProgressCallback | None, warnings: _Warnings,
+) -> tuple[int, int, int]:  # fmt: skip
+    """Second pass: what this archive holds into the tar stream, every entry into the manifest."""
+    tar = _TarStream(comp)
+    held = held_files = held_bytes = 0
     last_report = 0.0
-    with tarfile.open(fileobj=comp, mode="w|", format=tarfile.GNU_FORMAT) as tar:  # type: ignore[call-overload]
-        for entry, path in todo:
-            info = tarfile.TarInfo(entry.path)
-            info.uid, info.gid, info.mode, info.mtime = entry.uid, entry.gid, entry.mode, entry.mtime
-            info.uname = info.gname = ""  # numeric owners: vmail is 5000 whatever the names here
-            if entry.type == "dir":
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            elif entry.type == "symlink":
-                info.type, info.linkname = tarfile.SYMTYPE, entry.link
-                tar.addfile(info)
-            else:
-                if not _add_file(tar, info, entry, path, manifest):
-                    entry.archive = ""  # gone before we could read it: not in this backup
+    for path, type_, size, mtime, mtime_ns, uid, gid, mode, sha256, link, archive, disk in records:
+        entry = Entry(path, type_, size, mtime, mtime_ns, uid, gid, mode, sha256, link, archive)
+        if archive == name:
+            added = _add_file(tar, entry, disk, warnings) if type_ == "file" else tar.add(entry)
             state.files_done += 1
             state.bytes_done += entry.size
             now = time.monotonic()
             if progress and now - last_report >= 0.5:
                 last_report = now
                 progress(state)
+            if not added:  # gone before we could read it: not in this backup
+                continue
+            held += 1
+            held_files += type_ == "file"
+            held_bytes += entry.size
+        writer.entry(entry)
+    tar.close()
     if progress:
         progress(state)
+    return held, held_files, held_bytes
 
 
-def _add_file(tar: tarfile.TarFile, info: tarfile.TarInfo, entry: Entry, path: Path, manifest: Manifest) -> bool:
+_TAR_TYPES = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}
+_OCTAL_7, _OCTAL_11 = 8**7, 8**11
+# After the link name: GNU magic, empty user and group names, device fields, prefix, padding. The
+# same for every entry here; taken from tarfile (device fields differ between Python versions).
+_HEADER_TAIL = tarfile.TarInfo("x").tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")[257:512]
+_HEADER_TAIL_SUM = sum(_HEADER_TAIL) + sum(b"        ")  # the checksum is summed as eight spaces
+
+
+def tar_header(entry: Entry) -> bytes:
+    """The GNU tar header(s) tarfile writes for the entry (numeric owner, no user name), byte for byte.
+
+    Most Maildir entries take the quick path here; long names and large numbers go through tarfile.
+    """
+    kind = _TAR_TYPES[entry.type]
+    name, size = entry.path, entry.size if entry.type == "file" else 0
+    if kind == tarfile.DIRTYPE and not name.endswith("/"):
+        name += "/"
+    name_b = name.encode("utf-8", "surrogateescape")
+    link_b = entry.link.encode("utf-8", "surrogateescape")
+    mode, uid, gid, mtime = entry.mode & 0o7777, entry.uid, entry.gid, entry.mtime
+    if (
+        len(name_b) > 100 or len(link_b) > 100 or not 0 <= uid < _OCTAL_7 or not 0 <= gid < _OCTAL_7
+        or not 0 <= size < _OCTAL_11 or not 0 <= mtime < _OCTAL_11
+    ):  # fmt: skip
+        info = tarfile.TarInfo(entry.path)
+        info.type, info.linkname, info.size = kind, entry.link, size
+        info.uid, info.gid, info.mode, info.mtime = uid, gid, entry.mode, mtime
+        return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+    head = b"%s%07o\0%07o\0%07o\0%011o\0%011o\0" % (name_b.ljust(100, b"\0"), mode, uid, gid, size, mtime)
+    link_field = kind + link_b.ljust(100, b"\0")
+    checksum = sum(head) + sum(link_field) + _HEADER_TAIL_SUM
+    return b"%s%06o\0 %s%s" % (head, checksum, link_field, _HEADER_TAIL)
+
+
+class _TarStream:
+    """A GNU tar stream written straight into the compressor, as tarfile's "w|" mode writes it."""
+
+    def __init__(self, out: ParallelGzip | ZstdPipe) -> None:
+        self.out = out
+        self.offset = 0
+
+    def write(self, data: bytes) -> None:
+        self.out.write(data)
+        self.offset += len(data)
+
+    def add(self, entry: Entry) -> bool:
+        self.write(tar_header(entry))
+        return True
+
+    def pad(self, size: int) -> None:
+        if size % tarfile.BLOCKSIZE:
+            self.write(b"\0" * (tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE))
+
+    def close(self) -> None:
+        self.write(b"\0" * (2 * tarfile.BLOCKSIZE))  # the end-of-archive blocks, then a whole record
+        if self.offset % tarfile.RECORDSIZE:
+            self.write(b"\0" * (tarfile.RECORDSIZE - self.offset % tarfile.RECORDSIZE))
+
+
+def _add_file(tar: _TarStream, entry: Entry, disk: str, warnings: _Warnings) -> bool:
+    """The file's header and content into the tar stream; False if it is gone (or no longer a file)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(disk, os.O_RDONLY | os.O_NOFOLLOW)
     except (FileNotFoundError, NotADirectoryError):
         return False
-    with os.fdopen(fd, "rb") as fh:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink now: the next backup takes it as one
+            return False
+        raise
+    try:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # a folder now: the same
+            return False
         if st.st_size != entry.size or st.st_mtime_ns != entry.mtime_ns:
-            manifest.warnings.append(f"{entry.path} changed while it was read")
+            warnings.add(f"{entry.path} changed while it was read")
             entry.size, entry.mtime, entry.mtime_ns = st.st_size, int(st.st_mtime), st.st_mtime_ns
-            info.mtime = entry.mtime
-        info.size = entry.size
-        if entry.size <= SMALL_FILE:
-            data = fh.read(entry.size)
-            data += b"\0" * (entry.size - len(data))  # shrank meanwhile: GNU tar pads too
+        size = entry.size
+        tar.write(tar_header(entry))
+        if size <= SMALL_FILE:
+            data = _read(fd, size)
             entry.sha256 = hashlib.sha256(data).hexdigest()
-            tar.addfile(info, io.BytesIO(data))
+            tar.write(data)
         else:
-            reader = _HashingReader(fh, entry.size)
-            tar.addfile(info, reader)  # type: ignore[arg-type]
-            entry.sha256 = reader.sha.hexdigest()
+            sha = hashlib.sha256()
+            left = size
+            while left:
+                chunk = _read(fd, min(BLOCK, left))
+                sha.update(chunk)
+                tar.write(chunk)
+                left -= len(chunk)
+            entry.sha256 = sha.hexdigest()
+        tar.pad(size)
+    finally:
+        os.close(fd)
     return True
 
 
-class _HashingReader:
-    def __init__(self, fh: IO[bytes], size: int) -> None:
-        self.fh, self.left, self.sha = fh, size, hashlib.sha256()
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.left if n < 0 else min(n, self.left)
-        data = self.fh.read(n)
-        if len(data) < n and n:
-            data += b"\0" * (n - len(data))
-        self.left -= len(data)
-        self.sha.update(data)
-        return data
+def _read(fd: int, size: int) -> bytes:
+    """`size` bytes from the file; NULs for what it shrank by meanwhile, as GNU tar pads too."""
+    data = os.read(fd, size) if size else b""
+    if len(data) < size:
+        parts = [data]
+        got = len(data)
+        while got < size and (more := os.read(fd, size - got)):
+            parts.append(more)
+            got += len(more)
+        parts.append(b"\0" * (size - got))
+        data = b"".join(parts)
+    return data
 
 
 def manifest_name(archive_name: str) -> str:
     return archive_name + ".manifest.json"
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(TEMP_PREFIX + path.name)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
 
 
 def _fsync_dir(path: Path) -> None:
@@ -507,6 +909,11 @@ def _fsync_dir(path: Path) -> None:
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+
+
+def _remove(paths: Iterable[Path], *more: Path) -> None:
+    for path in [*paths, *more]:
+        _unlink(path)
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -635,9 +1042,24 @@ def _safe_target(roots: dict[str, Path], arcpath: str) -> Path | None:
     if root is None:
         return None
     parts = rel.split("/") if rel else []
-    if any(p in ("", ".", "..") for p in parts):
+    if "" in parts or "." in parts or ".." in parts:
         raise ArchiveError(f"The archive holds an unsafe path: {arcpath}")
     return root.joinpath(*parts) if parts else root
+
+
+def _picked(roots: dict[str, Path], wanted: Iterable[str]) -> set[str]:
+    """The wanted names that go into one of the roots: `_safe_target`'s checks, without making paths."""
+    picked = set()
+    for name in wanted:
+        top, _, rel = name.partition("/")
+        if top not in roots:
+            continue
+        if rel:
+            parts = rel.split("/")
+            if "" in parts or "." in parts or ".." in parts:
+                raise ArchiveError(f"The archive holds an unsafe path: {name}")
+        picked.add(name)
+    return picked
 
 
 def extract(
@@ -651,7 +1073,7 @@ def extract(
     not wanted is excluded (an exact, hashed list) and each top folder is renamed onto its root.
     """
     state = state or Progress()
-    picked = {name for name in wanted if _safe_target(roots, name) is not None}  # raises on unsafe paths
+    picked = _picked(roots, wanted)  # raises on unsafe paths
     if not picked:
         return 0
     if held is None:
@@ -659,18 +1081,37 @@ def extract(
     plan = _tar_plan(roots, picked, held) if held is not None and _gnu_tar() else None
     if plan is None or held is None:
         return _extract_python(archive, compression, roots, picked, progress, state)
-    for name in picked:  # a folder where the backup has a file: replaced, as tarfile's restore did
-        entry, target = held.get(name), _safe_target(roots, name)
-        if entry is not None and entry.type != "dir" and target is not None and _real_dir(target):
-            shutil.rmtree(target)
+    _clear_folders_for_files(roots, picked, held)
     return _extract_tar(archive, compression, plan, held, progress, state)
 
 
-def _real_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(path.lstat().st_mode)
-    except OSError:
-        return False
+def _clear_folders_for_files(roots: dict[str, Path], picked: set[str], held: Mapping[str, Entry]) -> None:
+    """A folder where the backup has a file or symlink is removed first, as tarfile's restore did.
+
+    One listing per folder holding such members rather than a stat per member: a restore into an
+    empty or a whole tree costs a few hundred listings, not 50,000 stats.
+    """
+    folders = set()
+    for name in picked:
+        entry = held.get(name)
+        if entry is not None and entry.type != "dir" and "/" in name:
+            folders.add(name.rpartition("/")[0])
+    for folder in folders:
+        target = _safe_target(roots, folder)
+        if target is None:
+            continue
+        try:
+            listing = os.scandir(target)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with listing:
+            doomed = [
+                child.path for child in listing
+                if child.is_dir(follow_symlinks=False) and f"{folder}/{child.name}" in picked
+                and (entry := held.get(f"{folder}/{child.name}")) is not None and entry.type != "dir"
+            ]  # fmt: skip
+        for path in doomed:
+            shutil.rmtree(path)
 
 
 @dataclasses.dataclass
@@ -682,10 +1123,11 @@ class _TarPlan:
 
 def _held_entries(archive: Path) -> dict[str, Entry] | None:
     """What the archive holds, from the manifest written with it (None: no usable manifest)."""
+    path = archive.parent / manifest_name(archive.name)
     try:
-        data = json.loads((archive.parent / manifest_name(archive.name)).read_bytes())
-        return {e["path"]: Entry(**e) for e in data["entries"] if e["archive"] == data["name"]}
-    except (OSError, ValueError, KeyError, TypeError):
+        name = manifest_header(path)["name"]
+        return {e.path: e for e in manifest_entries(path) if e.archive == name}
+    except (ArchiveError, KeyError):
         return None
 
 
@@ -798,22 +1240,32 @@ def _follow(
 
 
 def _inflate(archive: Path, sink: IO[bytes], errors: list[str]) -> None:
-    """Decompress into tar's stdin: zlib inflates faster than the gzip program that `tar xzf` runs."""
+    """Decompress into tar's stdin: zlib inflates faster than the gzip program that `tar xzf` runs.
+
+    Pieces of a quarter of the pipe: inflating goes on while tar empties the pipe. (Pieces larger
+    than the pipe left each side waiting for the other, half as fast as `tar xzf` on a fast disk.)
+    """
+    pipe = 1 << 16
     with contextlib.suppress(OSError):
         fcntl.fcntl(sink.fileno(), fcntl.F_SETPIPE_SZ, BLOCK)
+    with contextlib.suppress(OSError):
+        pipe = fcntl.fcntl(sink.fileno(), fcntl.F_GETPIPE_SZ)
+    piece = max(pipe // 4, 1 << 14)
     try:
-        with sink, open(archive, "rb") as fh:
+        with sink, open(archive, "rb", buffering=0) as fh:
             inflater = zlib.decompressobj(31)
-            while chunk := fh.read(BLOCK):
-                while chunk:
-                    sink.write(inflater.decompress(chunk, 4 * BLOCK))
-                    if inflater.eof:
-                        chunk = inflater.unused_data
-                        if not chunk.startswith(b"\x1f\x8b"):
-                            return  # padding after the gzip member, as gzip -d ignores it
-                        inflater = zlib.decompressobj(31)
-                    else:
-                        chunk = inflater.unconsumed_tail
+            chunk = fh.read(piece // 4)
+            while chunk:
+                sink.write(inflater.decompress(chunk, piece))
+                if inflater.eof:  # another gzip member may follow (as `cat a.gz b.gz` makes)
+                    chunk = inflater.unused_data
+                    if len(chunk) < 2:
+                        chunk += fh.read(piece // 4)
+                    if not chunk.startswith(b"\x1f\x8b"):
+                        return  # the end, or padding after the last member: gzip -d ignores it too
+                    inflater = zlib.decompressobj(31)
+                else:
+                    chunk = inflater.unconsumed_tail or fh.read(piece // 4)
             sink.write(inflater.flush())
             if not inflater.eof:
                 errors.append("it ends early (truncated)")

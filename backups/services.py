@@ -221,17 +221,16 @@ def backup_run(*, policy_id: int, run_id: str | None = None, progress: Report | 
         last_full = policy.archives.filter(kind="full", safety=False, source_bytes__gt=0).order_by("-created_at")
         ratio = (last_full[0].size / last_full[0].source_bytes) if last_full else None
         started = time.monotonic()
-        manifest = arc.write_archive(
+        written = arc.write_archive(  # the parent's manifest is read as a stream, not loaded
             dest=dest, name=name, roots=source_roots(policy.include), compression=policy.compression, kind=kind,
-            parent=arc.Manifest.load(Path(parent.manifest_path)) if parent else None,
+            parent=Path(parent.manifest_path) if parent else None,
             created_at=created.isoformat(), progress=progress, ratio=ratio,
         )  # fmt: skip
-        held = manifest.held
         archive = BackupArchive.objects.create(
             policy=policy, path=str(dest / name), manifest_path=str(dest / arc.manifest_name(name)),
-            created_at=created, kind=kind, parent=parent, size=manifest.size,
-            source_bytes=sum(e.size for e in held), file_count=sum(1 for e in held if e.type == "file"),
-            duration=time.monotonic() - started, sha256=manifest.sha256,
+            created_at=created, kind=kind, parent=parent, size=written.size,
+            source_bytes=written.held_bytes, file_count=written.held_files,
+            duration=time.monotonic() - started, sha256=written.sha256,
             run=JobRun.objects.filter(pk=run_id).first() if run_id else None,
         )  # fmt: skip
     return archive
@@ -345,9 +344,11 @@ def restore_start(*, archive: BackupArchive, scope: str, mailbox: str = "", dry_
     return run
 
 
-def restore_preview(*, archive: BackupArchive, scope: str, mailbox: str = "") -> arc.Preview:
+def restore_preview(
+    *, archive: BackupArchive, scope: str, mailbox: str = "", manifest: arc.Manifest | None = None
+) -> arc.Preview:
     prefix = _scope_prefix(scope, mailbox)
-    manifest = arc.Manifest.load(Path(archive.manifest_path))
+    manifest = manifest if manifest is not None else arc.Manifest.load(Path(archive.manifest_path))
     entries = [e for e in manifest.entries if arc._in_scope(e.path, prefix)]
     roots = source_roots([r for r in ("mail", "state", "config") if r in manifest.roots])
     return arc.preview(entries, roots, prefix)
@@ -357,11 +358,11 @@ def archive_restore(
     *, archive_id: int, scope: str, mailbox: str = "", dry_run: bool, actor: Actor, progress: Report | None = None
 ) -> dict[str, Any]:
     archive = BackupArchive.objects.select_related("policy").get(pk=archive_id)
-    plan = restore_preview(archive=archive, scope=scope, mailbox=mailbox)
+    manifest = arc.Manifest.load(Path(archive.manifest_path))  # read once, for the preview and the restore
+    plan = restore_preview(archive=archive, scope=scope, mailbox=mailbox, manifest=manifest)
     result: dict[str, Any] = {"preview": plan.as_dict()}
     if dry_run:
         return result
-    manifest = arc.Manifest.load(Path(archive.manifest_path))
     chain = archive_chain(archive)
     entries = manifest.by_path()
     changing = set(plan.create) | set(plan.overwrite)
@@ -395,11 +396,11 @@ def _safety_backup(policy: BackupPolicy, paths: set[str], roots: dict[str, Path]
     dest = Path(policy.destination)
     name = _free_name(dest, f"{policy.name}-{created:%Y%m%dT%H%M%SZ}-before-restore", "gzip")
     started = time.monotonic()
-    manifest = arc.write_archive(dest=dest, name=name, roots=roots, only=paths, created_at=created.isoformat())
-    return BackupArchive.objects.create(
+    written = arc.write_archive(dest=dest, name=name, roots=roots, only=paths, created_at=created.isoformat())
+    return BackupArchive.objects.create(  # no parent: the archive holds every entry it lists
         policy=policy, path=str(dest / name), manifest_path=str(dest / arc.manifest_name(name)),
-        created_at=created, safety=True, size=manifest.size, source_bytes=sum(e.size for e in manifest.entries),
-        file_count=len(manifest.entries), duration=time.monotonic() - started, sha256=manifest.sha256,
+        created_at=created, safety=True, size=written.size, source_bytes=written.held_bytes,
+        file_count=written.entries, duration=time.monotonic() - started, sha256=written.sha256,
     )  # fmt: skip
 
 
