@@ -21,6 +21,7 @@ import fcntl
 import fnmatch
 import functools
 import hashlib
+import logging
 import os
 import re
 import subprocess
@@ -35,6 +36,8 @@ from pathlib import Path, PurePosixPath
 import pygit2
 
 from dms_admin.redact import REDACTED_FILES, redact_env_text, unredact_env_text
+
+log = logging.getLogger(__name__)
 
 # Kept out of history. Patterns without a slash match a file name at any depth (gitignore rules).
 IGNORED_NAME_PATTERNS = (
@@ -524,6 +527,7 @@ class ConfigStore:
 
     def _commit(self, changes: dict[str, bytes | None], *, author: str, message: str) -> str | None:
         """One commit of `changes` (path to new bytes, or None to delete) on top of the newest."""
+        self._clear_stale_git_locks()
         repo = self._repo
         parent = None if repo.head_is_unborn else repo.head.target
         base = repo[parent].peel(pygit2.Tree) if parent is not None else None
@@ -553,6 +557,19 @@ class ConfigStore:
                     files[rel] = str(blob)
             self._head_cache = (str(oid), files)
         return str(oid)
+
+    def _clear_stale_git_locks(self) -> None:
+        """Remove git's own lock files that a killed writer left (a worker OOM-killed mid-commit).
+
+        Every writer of the history (web, API, workers, housekeeping's `git gc`) holds our folder
+        lock first, and we hold it now: a `*.lock` of git's here belongs to a process that died,
+        and left in place it would refuse every later commit.
+        """
+        git = self.history_dir
+        for stale in [git / "HEAD.lock", git / "index.lock", git / "packed-refs.lock", *git.glob("refs/**/*.lock")]:
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+                log.warning("removed %s, left by a writer that was killed mid-commit", stale)
 
     def _write_blob(self, content: bytes) -> pygit2.Oid:
         """Store a blob as a loose object, big ones with zlib level 0.

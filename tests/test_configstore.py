@@ -200,6 +200,16 @@ def test_a_writer_killed_mid_write_never_leaves_a_partial_file(store: ConfigStor
     assert not list(config_dir.glob(".dms-admin-tmp-*"))
 
 
+def test_a_writer_killed_mid_commit_does_not_wedge_the_history(store: ConfigStore) -> None:
+    store.write("postfix-virtual.cf", "a@x.test b@x.test\n", actor="a", message="first")
+    # What libgit2 leaves when its process dies between locking the branch and moving it.
+    (store.history_dir / "refs" / "heads" / "main.lock").write_text("0" * 40 + "\n")
+    (store.history_dir / "HEAD.lock").write_text("ref: refs/heads/main\n")
+    result = store.write("postfix-virtual.cf", "c@x.test d@x.test\n", actor="a", message="second")
+    assert result.sha and store.history(limit=1)[0].sha == result.sha
+    assert not list(store.history_dir.glob("**/*.lock"))
+
+
 def test_big_files_are_stored_fast_and_the_history_stays_valid_for_git(store: ConfigStore, config_dir: Path) -> None:
     big = "".join(
         f"user{i}@example.test|{{SHA512-CRYPT}}$6${os.urandom(12).hex()}${os.urandom(40).hex()}\n" for i in range(2000)
