@@ -9,7 +9,7 @@ import pytest
 from django_rq import get_worker
 
 from backups.models import BackupArchive, BackupPolicy
-from conftest import ADMIN_PASSWORD
+from conftest import sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,10 +34,7 @@ def test_backup_progress_verify_and_restore_preview(
     settings.RQ_QUEUES = {name: {"URL": redis_url, "DEFAULT_TIMEOUT": 600} for name in ("default", "backups")}
     django_rq.get_queue("backups").empty()
     page = browser_page
-    page.goto(live_server.url + "/backups/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url + "/backups/")
     page.wait_for_selector("h1:has-text('Backups')")
     page.click("button:has-text('Run now')")
     page.wait_for_selector("h1:has-text('Job: backup')")

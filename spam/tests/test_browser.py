@@ -8,7 +8,7 @@ import django_rq
 import pytest
 from django_rq import get_worker
 
-from conftest import ADMIN_PASSWORD
+from conftest import sign_in
 from dms_admin.models import JobRun
 from spam import files
 from spam.models import TrainingRun, TrainingSchedule
@@ -33,10 +33,7 @@ def test_rules_editor_numbers_lines_and_bayes_page_plots(
         schedule=schedule, nspam_before=0, nham_before=0, nspam_after=120, nham_after=80, ok=True
     )
     page = browser_page
-    page.goto(live_server.url + "/login/?next=/spam/rules/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url + "/login/?next=/spam/rules/")
     page.wait_for_selector("h1:has-text('Custom SpamAssassin rules')")
     assert page.locator(".gutter span").count() == 3  # two lines and the empty last one
     page.fill("textarea.rules-text", "a\nb\nc\nd\ne")
@@ -95,10 +92,7 @@ def test_rules_schedule_and_a_training_run_with_the_real_container_and_worker(
     nspam, nham = dump_magic(mail_container)
 
     page = browser_page
-    page.goto(live_server.url + "/login/?next=/spam/rules/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url + "/login/?next=/spam/rules/")
     page.wait_for_selector("h1:has-text('Custom SpamAssassin rules')")
 
     # A valid rule: linted by the container's SpamAssassin, then saved.

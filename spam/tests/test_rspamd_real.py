@@ -18,6 +18,7 @@ from dms_admin.audit import Actor
 from dms_admin.models import JobRun
 from spam import files, jobs, services
 from spam.models import TrainingRun
+from spam.tests.test_services_real import fill
 from tests.realenv.containers import exec_checked
 from tests.realenv.fixtures import _run_mail_container
 
@@ -83,13 +84,6 @@ def message(kind: str, number: int) -> bytes:
     ).encode()
 
 
-def fill(mail: Path, folder: str, kind: str, count: int) -> None:
-    cur = mail / "example.test" / "user" / folder / "cur"
-    cur.mkdir(parents=True, exist_ok=True)
-    for number in range(count):
-        (cur / f"17000000{number:02d}.M{number}P1.mail:2,S").write_bytes(message(kind, number))
-
-
 def test_the_default_container_runs_no_rspamd(mail_container: Container) -> None:
     status = exec_checked(mail_container, ["supervisorctl", "status"])
     assert sorted(line.split()[0] for line in status.splitlines()) == ["changedetector", "dovecot", "postfix"]
@@ -117,8 +111,8 @@ def test_a_scheduled_run_teaches_rspamd_n_and_n_then_nothing_new(  # type: ignor
     admin_client, rspamd_container: Container, tmp_path: Path
 ) -> None:
     mail = tmp_path / "mail"
-    fill(mail, ".Junk", "spam", N)
-    fill(mail, ".Archives", "ham", N)
+    fill(mail, ".Junk", "spam", N, make=message)
+    fill(mail, ".Archives", "ham", N, make=message)
     start = rspamc_stat(rspamd_container)
     schedule = services.schedule_create(
         actor=ADMIN, scope="mailbox", target="user@example.test", cron="30 2 * * *", timezone="Europe/Paris"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,11 +49,12 @@ def message(kind: str, number: int) -> bytes:
     ).encode()
 
 
-def fill(mail: Path, folder: str, kind: str, count: int) -> None:
+def fill(mail: Path, folder: str, kind: str, count: int, make: Callable[[str, int], bytes] | None = None) -> None:
+    """`count` messages of `kind` in user@example.test's `folder` (made by `make`, else `message`)."""
     cur = mail / "example.test" / "user" / folder / "cur"
     cur.mkdir(parents=True, exist_ok=True)
     for number in range(count):
-        (cur / f"17000000{number:02d}.M{number}P1.mail:2,S").write_bytes(message(kind, number))
+        (cur / f"17000000{number:02d}.M{number}P1.mail:2,S").write_bytes((make or message)(kind, number))
 
 
 def test_it_lints_good_rules_clean_and_names_the_line_of_a_bad_one() -> None:
