@@ -11,7 +11,6 @@ from django.conf import settings
 
 from accounts import hashing
 from accounts.files import (
-    Account,
     Alias,
     LineFile,
     Quota,
@@ -29,6 +28,7 @@ from accounts.files import (
 )
 from accounts.validation import normalize_address, normalize_alias_address, validate_password, validate_quota
 from dms_admin.audit import Actor
+from dms_admin.background import background
 from dms_admin.configstore import ChangeResult, get_store
 from dms_admin.dms import get_mailserver
 from dms_admin.errors import Conflict, FieldError
@@ -178,9 +178,11 @@ def mailboxes_create(*, items: list[NewMailbox], actor: Actor, dry_run: bool = F
             raise FieldError(prefix + "address", f"{address} is in the list twice.")
         seen.add(address)
         clean.append(NewMailbox(address, password, quota))
-    # Hashing is the slow part: do it before taking the config lock.
-    hashes = hashing.sha512_crypt_many([item.password for item in clean], settings.DMS_PASSWORD_ROUNDS)
-    lines = [Account(item.address, "{SHA512-CRYPT}" + h) for item, h in zip(clean, hashes, strict=True)]
+    # Hashing is the slow part: libcrypt works on another thread (without the GIL) while this one
+    # takes the lock, reads the files and checks the addresses.
+    hashing_done = background().submit(
+        hashing.sha512_crypt_many, [item.password for item in clean], settings.DMS_PASSWORD_ROUNDS
+    )
     label = clean[0].address if len(clean) == 1 else f"{len(clean)} mailboxes"
     with get_store().change(actor=actor.name, message=f"Create mailbox {label}", dry_run=dry_run) as change:
         accounts_text, virtual_text = change.read(ACCOUNTS), change.read(VIRTUAL)
@@ -197,7 +199,9 @@ def mailboxes_create(*, items: list[NewMailbox], actor: Actor, dry_run: bool = F
                 raise Conflict(
                     prefix + "address", f"{item.address} is an alias; delete the alias first or choose another address."
                 )
-        change.write(ACCOUNTS, append_lines(accounts_text, [f"{a.address}|{a.password_hash}" for a in lines]))
+        hashes = hashing_done.result()
+        lines = [f"{item.address}|{{SHA512-CRYPT}}{hashed}" for item, hashed in zip(clean, hashes, strict=True)]
+        change.write(ACCOUNTS, append_lines(accounts_text, lines))
         quotas = change.read(QUOTAS)
         for item in clean:
             if item.quota:

@@ -7,3 +7,6 @@ class DmsAdminConfig(AppConfig):
 
     def ready(self) -> None:
         from dms_admin import checks  # noqa: F401  (registers the system checks)
+        from dms_admin.memory import tune_malloc
+
+        tune_malloc()

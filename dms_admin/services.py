@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import re
 import time
@@ -38,28 +39,33 @@ class ChangeOutcome:
 def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: str = "") -> ChangeOutcome:
     """Audit a change the store made, and start what it needs to take effect."""
     plan = apply.plan(result.files, created=result.created)
-    audit_record(actor=actor, action=action, object=object, commit=result.sha or "", detail=", ".join(result.files))
     outcome = apply.Action(plan.action)
-    if outcome == apply.Action.RECREATE:
-        _mark_pending(plan, result, actor)
-        return ChangeOutcome(
-            result.sha, outcome.label, True, "Saved. The mail container must be re-created to use it: Apply."
-        )
+    audit = functools.partial(
+        audit_record, actor=actor, action=action, object=object, commit=result.sha or "", detail=", ".join(result.files)
+    )
     if outcome == apply.Action.RELOAD:
+        audit()
         try:
             _postfix_reload(get_mailserver())
         except DockerUnavailable as exc:
             _mark_pending(plan, result, actor)
             return ChangeOutcome(result.sha, outcome.label, True, f"Saved, but Postfix could not be reloaded: {exc}")
         return ChangeOutcome(result.sha, outcome.label, False, "Saved and Postfix reloaded.")
-    if outcome == apply.Action.WATCHED:
-        job = job_enqueue(
-            kind="confirm", func="dms_admin.jobs.confirm_watched_job", args=(plan.paths(apply.Action.WATCHED),),
-            actor=actor,
-        )  # fmt: skip
-        return ChangeOutcome(
-            result.sha, outcome.label, False, "Saved. The mail server applies it by itself within seconds.", job
-        )
+    with transaction.atomic():  # one database commit for the audit row and what follows it
+        audit()
+        if outcome == apply.Action.RECREATE:
+            _mark_pending(plan, result, actor)
+            return ChangeOutcome(
+                result.sha, outcome.label, True, "Saved. The mail container must be re-created to use it: Apply."
+            )
+        if outcome == apply.Action.WATCHED:
+            job = job_enqueue(
+                kind="confirm", func="dms_admin.jobs.confirm_watched_job", args=(plan.paths(apply.Action.WATCHED),),
+                actor=actor,
+            )  # fmt: skip
+            return ChangeOutcome(
+                result.sha, outcome.label, False, "Saved. The mail server applies it by itself within seconds.", job
+            )
     return ChangeOutcome(result.sha, outcome.label, False, "Saved.")
 
 
