@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import signal
 import subprocess
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 
-from dms_admin.configstore import ConfigStore, ConfigStoreError, normalize_text
+from dms_admin.configstore import ConfigStore, ConfigStoreError, normalize_text, stored_zlib
 from dms_admin.redact import REDACTED
 
 
@@ -150,6 +152,26 @@ def test_an_error_inside_a_change_writes_nothing(store: ConfigStore, config_dir:
     assert (config_dir / "postfix-virtual.cf").read_bytes() == before
 
 
+def test_a_disk_error_while_writing_keeps_the_old_file_and_commits_nothing(
+    store: ConfigStore, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.record_external_changes()
+    before, commits = (config_dir / "postfix-virtual.cf").read_bytes(), store.count()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("dms_admin.configstore.os.fsync", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            store.write("postfix-virtual.cf", "lost@x.test y@x.test\n", actor="a", message="m")
+    assert (config_dir / "postfix-virtual.cf").read_bytes() == before
+    assert store.count() == commits
+    assert not [p for p in config_dir.iterdir() if p.name.startswith(".dms-admin-tmp-")]
+    # The history's helper thread is free again: the next change goes through.
+    assert store.write("postfix-virtual.cf", "kept@x.test y@x.test\n", actor="a", message="m").sha
+
+
 def _append_many(root: str, tag: str, count: int) -> None:
     store = ConfigStore(Path(root))
     for i in range(count):
@@ -223,3 +245,9 @@ def test_big_files_are_stored_fast_and_the_history_stays_valid_for_git(store: Co
     assert store.loose_object_bytes() == 0
     assert store.content_at(second.sha or "", "postfix-accounts.cf") == (big + "x@example.test|h\n").encode()
     assert "+x@example.test|h" in store.diff(second.sha or "")
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_526, 65_527, 65_535, 65_536, 131_071, 200_000])
+def test_stored_zlib_is_a_valid_zlib_stream_at_every_block_boundary(size: int) -> None:
+    header, content = b"blob %d\x00" % size, os.urandom(size)
+    assert zlib.decompress(b"".join(stored_zlib(header, content))) == header + content

@@ -23,6 +23,7 @@ import os
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -85,6 +86,28 @@ def _drop_stale(client: docker.DockerClient, repo: str, keep: str) -> None:
                     progress(f"removed stale {old}")
 
 
+def _ensure_built(client: docker.DockerClient, tag: str, repo: str, build: Callable[[], object]) -> bool:
+    """Run `build` for `tag` unless the image exists (checked again under a lock shared by
+    concurrent test sessions), then drop older tags of `repo`. True if it built."""
+    if image_exists(client, tag):
+        return False
+    with build_lock(client, repo):
+        if image_exists(client, tag):
+            return False
+        build()
+        _drop_stale(client, repo, keep=tag)
+    return True
+
+
+def _tar_context(files: list[tuple[str, Path]]) -> IO[bytes]:
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, path in files:
+            tar.add(path, arcname=name)
+    context.seek(0)
+    return context
+
+
 # --------------------------------------------------------------------------- the python base
 
 
@@ -98,17 +121,11 @@ def ensure_python_base(client: docker.DockerClient) -> str:
     recipe = HERE / "python-base.Dockerfile"
     bundle = host_ca_bundle()
     tag = f"{PYTHON_REPO}:{_digest([('recipe', recipe), ('ca', bundle)], extra=client.images.get(base).id)}"
-    if image_exists(client, tag):
-        return tag
-    with build_lock(client, "deploy-python"):
-        if not image_exists(client, tag):
-            context = io.BytesIO()
-            with tarfile.open(fileobj=context, mode="w") as tar:
-                tar.add(recipe, arcname="Dockerfile")
-                tar.add(bundle, arcname="host-ca.crt")
-            context.seek(0)
-            _build(client, tag, fileobj=context, custom_context=True, buildargs={"BASE_IMAGE": base})
-            _drop_stale(client, PYTHON_REPO, keep=tag)
+    context = [("Dockerfile", recipe), ("host-ca.crt", bundle)]
+    _ensure_built(
+        client, tag, PYTHON_REPO,
+        lambda: _build(client, tag, fileobj=_tar_context(context), custom_context=True, buildargs={"BASE_IMAGE": base}),
+    )  # fmt: skip
     return tag
 
 
@@ -139,24 +156,17 @@ def ensure_admin_image(client: docker.DockerClient) -> tuple[str, float]:
     """Return (tag, seconds spent building: 0 when cached)."""
     python_base = ensure_python_base(client)
     tag = admin_image_tag(python_base)
-    if image_exists(client, tag):
-        return tag, 0.0
-    with build_lock(client, "deploy-admin"):
-        if image_exists(client, tag):
-            return tag, 0.0
-        context = context_tar()
-        try:
+    seconds = 0.0
+
+    def build() -> None:
+        nonlocal seconds
+        with contextlib.closing(context_tar()) as context:
             seconds = _build(
-                client,
-                tag,
-                fileobj=context,
-                custom_context=True,
-                dockerfile=DOCKERFILE,
+                client, tag, fileobj=context, custom_context=True, dockerfile=DOCKERFILE,
                 buildargs={"BASE_IMAGE": python_base},
-            )
-        finally:
-            context.close()
-        _drop_stale(client, ADMIN_REPO, keep=tag)
+            )  # fmt: skip
+
+    _ensure_built(client, tag, ADMIN_REPO, build)
     return tag, seconds
 
 
@@ -168,12 +178,9 @@ def ensure_socket_proxy_image(client: docker.DockerClient) -> str:
     recipe_dir = COMPOSE_DIR / "socket-proxy"
     files = [(p.name, p) for p in sorted(recipe_dir.iterdir()) if p.is_file()]
     tag = f"{PROXY_REPO}:{_digest(files, extra=client.images.get(base).id)}"
-    if image_exists(client, tag):
-        return tag
-    with build_lock(client, "deploy-proxy"):
-        if not image_exists(client, tag):
-            _build(client, tag, path=str(recipe_dir), buildargs={"BASE_IMAGE": base})
-            _drop_stale(client, PROXY_REPO, keep=tag)
+    _ensure_built(
+        client, tag, PROXY_REPO, lambda: _build(client, tag, path=str(recipe_dir), buildargs={"BASE_IMAGE": base})
+    )
     return tag
 
 
@@ -184,15 +191,8 @@ def ensure_redis_image(client: docker.DockerClient) -> str:
     base = ensure_base_image(client)
     recipe = [("Dockerfile", HERE / "redis.Dockerfile"), ("redis-entrypoint.sh", HERE / "redis-entrypoint.sh")]
     tag = f"{REDIS_REPO}:{_digest(recipe, extra=client.images.get(base).id)}"
-    if image_exists(client, tag):
-        return tag
-    with build_lock(client, "deploy-redis"):
-        if not image_exists(client, tag):
-            context = io.BytesIO()
-            with tarfile.open(fileobj=context, mode="w") as tar:
-                for name, path in recipe:
-                    tar.add(path, arcname=name)
-            context.seek(0)
-            _build(client, tag, fileobj=context, custom_context=True, buildargs={"BASE_IMAGE": base})
-            _drop_stale(client, REDIS_REPO, keep=tag)
+    _ensure_built(
+        client, tag, REDIS_REPO,
+        lambda: _build(client, tag, fileobj=_tar_context(recipe), custom_context=True, buildargs={"BASE_IMAGE": base}),
+    )  # fmt: skip
     return tag
