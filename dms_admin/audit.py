@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import dataclasses
+import datetime
 import itertools
+from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from dms_admin.errors import FieldError
@@ -81,7 +86,16 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
+# Set per request by ApiCallAuditMiddleware: whether the request has written an audit row yet.
+_request_audited: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("request_audited", default=None)
+
+API_CALL = "api.call"
+
+
 def audit_record(*, actor: Actor, action: str, object: str = "", commit: str = "", detail: str = "") -> AuditEntry:
+    audited = _request_audited.get()
+    if audited is not None:
+        audited[0] = True
     return AuditEntry.objects.create(
         actor=actor.name,
         via=actor.via,
@@ -91,3 +105,38 @@ def audit_record(*, actor: Actor, action: str, object: str = "", commit: str = "
         commit=commit or "",
         detail=detail,
     )
+
+
+class ApiCallAuditMiddleware:
+    """Every call made with an API token leaves an audit row under the token's name.
+
+    A change audits itself (mailbox.create, …, with its commit); a call that audited nothing (a
+    read, a refused or invalid write) gets one `api.call` row: method, path and status.
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        audited = [False]
+        reset = _request_audited.set(audited)
+        try:
+            response = self.get_response(request)
+        finally:
+            _request_audited.reset(reset)
+        token = getattr(request, "auth", None)  # DRF puts the authenticated token on the request
+        if not audited[0] and token is not None and type(token).__name__ == "ApiToken":
+            audit_record(
+                actor=Actor(name=f"token:{token.name}", via=AuditEntry.Via.API, ip=client_ip(request)),
+                action=API_CALL, object=f"{request.method} {request.get_full_path()}"[:300],
+                detail=f"HTTP {response.status_code}",
+            )  # fmt: skip
+        return response
+
+
+def forget_old_api_calls() -> int:
+    """Drop `api.call` rows (reads: a poller makes thousands a day) after AUDIT_API_CALL_DAYS;
+    rows of changes stay."""
+    cutoff = timezone.now() - datetime.timedelta(days=settings.AUDIT_API_CALL_DAYS)
+    deleted, _ = AuditEntry.objects.filter(action=API_CALL, at__lt=cutoff).delete()
+    return deleted

@@ -25,7 +25,9 @@ def confirm_watched_job(run_id: str, paths: list[str]) -> None:
 
 
 def housekeeping_job() -> None:
-    """Runs every minute from rqcron: records hand edits in history, forgets old login failures."""
+    """Runs every minute from rqcron: records hand edits in history, forgets old login failures
+    and old audit rows of API reads."""
+    from dms_admin.audit import forget_old_api_calls
     from dms_admin.configstore import get_store
     from dms_admin.throttle import forget_old_failures
 
@@ -33,3 +35,4 @@ def housekeeping_job() -> None:
     store.record_external_changes()
     store.compact_history()
     forget_old_failures()
+    forget_old_api_calls()

@@ -123,6 +123,8 @@ METRICS_TOKEN = envsecret("METRICS_TOKEN")
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # Login throttling: this many failures per username or per IP within the window lock it out.
+# Audit rows of API reads and refused calls are kept this many days (changes are kept for good).
+AUDIT_API_CALL_DAYS = envint("AUDIT_API_CALL_DAYS", 90)
 LOGIN_MAX_FAILURES = envint("LOGIN_MAX_FAILURES", 5)
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900)
 # Every admin must sign in with a TOTP code too; those without one set it up at their next sign-in.
@@ -155,6 +157,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "dms_admin.middleware.PanelLoginRequiredMiddleware",
     "dms_admin.roles.RoleMiddleware",
+    "dms_admin.audit.ApiCallAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

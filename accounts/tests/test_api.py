@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from accounts.tokens import token_create
-from dms_admin.audit import Actor
+from dms_admin.audit import Actor, forget_old_api_calls
 from dms_admin.configstore import ConfigStore
 from dms_admin.models import AuditEntry, JobRun
 
@@ -116,6 +116,30 @@ def test_a_read_token_cannot_write() -> None:
     assert response.status_code == 403 and response.json()["error"]
 
 
+def test_every_token_call_is_audited_once_under_the_token_name(config_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    api = bearer(name="monitoring")
+    AuditEntry.objects.all().delete()
+    assert api.get("/api/v1/mailboxes/?search=x").status_code == 200
+    assert (
+        api.post("/api/v1/mailboxes/", {"address": "a@x.test", "password": "s3cret-pass"}, format="json").status_code
+        == 201
+    )
+    assert (
+        api.post("/api/v1/mailboxes/", {"address": "bad", "password": "s3cret-pass"}, format="json").status_code == 400
+    )
+    rows = [(e.actor, e.via, e.action, e.object, e.detail) for e in AuditEntry.objects.order_by("id")]
+    assert rows[0] == ("token:monitoring", "api", "api.call", "GET /api/v1/mailboxes/?search=x", "HTTP 200")
+    assert rows[1][:4] == ("token:monitoring", "api", "mailbox.create", "a@x.test")  # the change audits itself, once
+    assert rows[2] == ("token:monitoring", "api", "api.call", "POST /api/v1/mailboxes/", "HTTP 400")
+    assert len(rows) == 3
+    # The panel's own pages and anonymous calls add nothing; old read rows go, changes stay.
+    APIClient().get("/api/v1/mailboxes/")
+    assert AuditEntry.objects.count() == 3
+    AuditEntry.objects.update(at=timezone.now() - timedelta(days=settings.AUDIT_API_CALL_DAYS + 1))
+    assert forget_old_api_calls() == 2
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == ["mailbox.create"]
+
+
 def test_a_domain_token_sees_only_its_domain(config_dir: Path) -> None:
     bearer(name="setup").post(
         "/api/v1/mailboxes/", {"address": "b@other.test", "password": "s3cret-pass"}, format="json"
@@ -131,8 +155,13 @@ def test_a_domain_token_sees_only_its_domain(config_dir: Path) -> None:
 def test_an_expired_token_is_401() -> None:
     api = bearer()
     ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    AuditEntry.objects.all().delete()
     response = api.get("/api/v1/mailboxes/")
     assert response.status_code == 401 and "expired" in response.json()["error"]
+    # Audited under its name, once, so whoever still runs it can be found.
+    assert list(AuditEntry.objects.values_list("actor", "action", "detail")) == [
+        ("token:ci", "api.call", "HTTP 401 (the token has expired)")
+    ]
 
 
 def test_a_wrong_token_is_401() -> None:
