@@ -13,6 +13,7 @@ from accounts.files import parse_accounts, parse_virtual
 from accounts.validation import normalize_domain
 from dms_admin.audit import Actor
 from dms_admin.configstore import Change, ChangeResult, ConfigStore, get_store
+from dms_admin.dms import DockerUnavailable, get_mailserver
 from dms_admin.envfile import parse_env
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.jobqueue import JobReport, job_enqueue
@@ -261,7 +262,29 @@ def dkim_generate(
     if dry_run:
         return DkimSaved(change.result, None, key)
     outcome = change_recorded(change.result, actor=actor, action="dkim.generate", object=f"{selector} {domain}")
+    if engine == dkim.RSPAMD:
+        note = _hand_key_to_rspamd(dkim.rspamd_files(domain, selector, bits).container_private)
+        if note:
+            outcome = dataclasses.replace(outcome, message=f"{outcome.message} {note}")
     return DkimSaved(change.result, outcome, key)
+
+
+def _hand_key_to_rspamd(container_path: str) -> str:
+    """Give the private key to Rspamd's user, as DMS's `setup config dkim` makes it ('' when done).
+
+    We write it as our own uid with mode 0600, which Rspamd (running as `_rspamd`) cannot read:
+    until DMS re-chowns the folder at its next start, signing would fail with "does not appear to
+    have correct permissions". A chown by exec (root in the mail container) makes it usable now.
+    """
+    try:
+        result = get_mailserver().exec(["chown", "_rspamd:_rspamd", container_path], timeout=30)
+    except DockerUnavailable as exc:
+        return f"Rspamd can read the new key after the mail server's next start (not now: {exc})."
+    if not result.ok:
+        return (
+            f"Rspamd can read the new key after the mail server's next start (chown failed: {result.output.strip()})."
+        )
+    return ""
 
 
 def dkim_generate_start(*, domain: str, selector: str, bits: int, force: bool, actor: Actor) -> JobRun:
