@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import re
@@ -178,11 +179,15 @@ def mailboxes_create(*, items: list[NewMailbox], actor: Actor, dry_run: bool = F
             raise FieldError(prefix + "address", f"{address} is in the list twice.")
         seen.add(address)
         clean.append(NewMailbox(address, password, quota))
-    # Hashing is the slow part: libcrypt works on another thread (without the GIL) while this one
-    # takes the lock, reads the files and checks the addresses.
-    hashing_done = background().submit(
-        hashing.sha512_crypt_many, [item.password for item in clean], settings.DMS_PASSWORD_ROUNDS
-    )
+    # Hashing is the slow part. A few hashes run on another thread (libcrypt without the GIL) while
+    # this one takes the lock, reads the files and checks the addresses; a bulk import hashes on
+    # every core first, without holding the lock.
+    passwords, rounds = [item.password for item in clean], settings.DMS_PASSWORD_ROUNDS
+    hashing_done: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
+    if len(clean) <= 4:
+        hashing_done = background("hashing", 2).submit(hashing.sha512_crypt_many, passwords, rounds)
+    else:
+        hashing_done.set_result(hashing.sha512_crypt_many(passwords, rounds))
     label = clean[0].address if len(clean) == 1 else f"{len(clean)} mailboxes"
     with get_store().change(actor=actor.name, message=f"Create mailbox {label}", dry_run=dry_run) as change:
         accounts_text, virtual_text = change.read(ACCOUNTS), change.read(VIRTUAL)

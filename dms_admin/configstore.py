@@ -356,7 +356,7 @@ class ConfigStore:
         versioned = {rel: staged[rel] for rel in changed if not is_ignored(rel)}
         # The history's blobs are hashed and stored on another thread while the files themselves
         # are written and fsynced (both mostly wait on the kernel): ~2 ms of a 1.4 MB accounts file.
-        blobs = background().submit(self._write_blobs, versioned)
+        blobs = background("history-blobs").submit(self._write_blobs, versioned)
         try:
             for rel in changed:
                 new = staged[rel]
