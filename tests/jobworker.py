@@ -11,6 +11,7 @@ import threading
 from types import TracebackType
 
 import django_rq
+from django.db import connections
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker
 
@@ -29,10 +30,14 @@ class ThreadedWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rq-test-worker", daemon=True)
         self.errors: list[BaseException] = []
+        # The test database is in-memory SQLite in shared-cache mode: a second connection from this
+        # thread gets "database table is locked" at once whenever another holds a lock. Share the
+        # test thread's connection instead, as Django's live server thread does.
+        self._shared = {c.alias: c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()}
 
     def _run(self) -> None:
-        from django.db import connections
-
+        for alias, connection in self._shared.items():
+            connections[alias] = connection
         try:
             while not self._stop.is_set():
                 worker = _ThreadWorker(self.queues, connection=self.queues[0].connection)
@@ -41,14 +46,20 @@ class ThreadedWorker:
         except BaseException as exc:  # reported by __exit__, never lost in the thread
             self.errors.append(exc)
         finally:
-            connections.close_all()
+            for connection in connections.all():
+                if connection.alias not in self._shared:  # a shared one is the test thread's
+                    connection.close()
 
     def __enter__(self) -> ThreadedWorker:
+        for connection in self._shared.values():
+            connection.inc_thread_sharing()
         self._thread.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
+        for connection in self._shared.values():
+            connection.dec_thread_sharing()
         if self.errors and kind is None:
             raise self.errors[0]
