@@ -124,8 +124,10 @@ class ApiCallAuditMiddleware:
             response = self.get_response(request)
         finally:
             _request_audited.reset(reset)
+        from accounts.models import ApiToken  # the accounts app imports this module
+
         token = getattr(request, "auth", None)  # DRF puts the authenticated token on the request
-        if not audited[0] and token is not None and type(token).__name__ == "ApiToken":
+        if not audited[0] and isinstance(token, ApiToken):
             audit_record(
                 actor=Actor(name=f"token:{token.name}", via=AuditEntry.Via.API, ip=client_ip(request)),
                 action=API_CALL, object=f"{request.method} {request.get_full_path()}"[:300],
