@@ -21,7 +21,7 @@ from typing import Any
 
 import django_rq
 from django.core.signals import setting_changed
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -133,7 +133,10 @@ class JobReport:
         fields = {"message": message[:300]}
         if percent is not None:
             fields["progress"] = max(0, min(100, percent))  # type: ignore[assignment]
-        JobRun.objects.filter(pk=self.run.pk).update(**fields)
+        try:
+            _while_locked(lambda: JobRun.objects.filter(pk=self.run.pk).update(**fields))
+        except OperationalError as exc:  # a progress line is not worth failing the job for
+            log.warning("job %s: progress not recorded: %s", self.run.pk, exc)
         for key, value in fields.items():
             setattr(self.run, key, value)
 
@@ -146,7 +149,11 @@ class JobReport:
         if now - self._stop_checked < STOP_CHECK_INTERVAL:
             return
         self._stop_checked = now
-        who = JobRun.objects.filter(pk=self.run.pk).values_list("stop_requested_by", flat=True).first()
+        try:
+            who = JobRun.objects.filter(pk=self.run.pk).values_list("stop_requested_by", flat=True).first()
+        except OperationalError as exc:  # locked for a moment: look again at the next stop point
+            log.warning("job %s: stop request not checked: %s", self.run.pk, exc)
+            return
         if who:
             raise JobStopped(f"Stopped by {who} before it finished; nothing was left half-done.")
 
@@ -165,13 +172,31 @@ def job_running(run_id: str) -> Iterator[JobReport]:
     if run.status != JobRun.Status.QUEUED:
         raise JobCancelled(f"Run {run_id} is {run.status}, not queued (cancelled?): not started.")
     run.status, run.started_at = JobRun.Status.RUNNING, timezone.now()
-    run.save(update_fields=["status", "started_at"])
+    _while_locked(lambda: run.save(update_fields=["status", "started_at"]))
     report = JobReport(run)
     try:
         yield report
     except BaseException as exc:
         run.status, run.error, run.finished_at = JobRun.Status.FAILED, str(exc) or type(exc).__name__, timezone.now()
-        run.save(update_fields=["status", "error", "finished_at", "result", "message", "progress"])
+        _while_locked(
+            lambda: run.save(update_fields=["status", "error", "finished_at", "result", "message", "progress"])
+        )
         raise
     run.status, run.progress, run.finished_at = JobRun.Status.SUCCEEDED, 100, timezone.now()
-    run.save(update_fields=["status", "progress", "finished_at", "result", "message"])
+    _while_locked(lambda: run.save(update_fields=["status", "progress", "finished_at", "result", "message"]))
+
+
+def _while_locked(write: Callable[[], object], attempts: int = 8) -> None:
+    """Run a write, again after a pause while SQLite says the database (or a table) is locked.
+
+    A job's status row must not stay "running" because the web process happened to hold the
+    write lock for a moment (SQLite's own busy timeout does not cover every case of it).
+    """
+    for attempt in range(attempts):
+        try:
+            write()
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)

@@ -118,3 +118,25 @@ def test_mail_hostname_prefers_the_setting_then_override_hostname(settings, stor
     assert mail_hostname() == "mail.example.test"  # OVERRIDE_HOSTNAME in the test config
     settings.DMS_MAIL_HOSTNAME = "mx.example.org"
     assert mail_hostname() == "mx.example.org"
+
+
+def test_a_job_row_write_waits_out_a_locked_database_and_gives_up_on_other_errors() -> None:
+    from django.db import OperationalError
+
+    from dms_admin.jobqueue import _while_locked
+
+    calls: list[int] = []
+
+    def locked_twice() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("database table is locked: dms_admin_jobrun")
+
+    _while_locked(locked_twice)
+    assert len(calls) == 3
+
+    def broken() -> None:
+        raise OperationalError("no such table: dms_admin_jobrun")
+
+    with pytest.raises(OperationalError, match="no such table"):
+        _while_locked(broken)
