@@ -235,6 +235,11 @@ def append_lines(text: str, lines: list[str]) -> str:
     return text + "".join(line + "\n" for line in lines)
 
 
+def append_alias(text: str, alias: Alias) -> str:
+    """`postfix-virtual.cf` with `alias` as its last line, everything before byte for byte."""
+    return append_lines(text, [_render_alias(alias)])
+
+
 def account_exists(text: str, address: str) -> bool:
     """Whether `address` has a line in `postfix-accounts.cf` (case-insensitive)."""
     return _key_line(text, address, lambda rest: rest.lstrip(" \t").startswith("|"))

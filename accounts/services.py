@@ -20,6 +20,7 @@ from accounts.files import (
     account_keys,
     alias_exists,
     alias_keys,
+    append_alias,
     append_lines,
     effective_quotas,
     parse_accounts,
@@ -365,23 +366,42 @@ def alias_save(
     if address in clean:
         raise FieldError("targets", "An alias cannot point to itself.")
     verb = "Change" if replace else "Create"
+    warnings: list[str] = []
     with get_store().change(actor=actor.name, message=f"{verb} alias {address}", dry_run=dry_run) as change:
-        virtual = parse_virtual(change.read(VIRTUAL))
-        line = virtual.find(lambda a: a.address.lower() == address)
-        mailboxes = {a.address.lower() for a in parse_accounts(change.read(ACCOUNTS)).entries()}
-        if replace:
-            if line is None:
-                raise Conflict("address", f"There is no alias {address}.")
-            virtual.replace(line, Alias(address, clean))
+        virtual_text, accounts_text = change.read(VIRTUAL), change.read(ACCOUNTS)
+        if not replace and _plain_new_alias(virtual_text, accounts_text, address):
+            # The common case, told by key scans: ~10 ms instead of ~100 ms parsing 10,000+10,000 lines.
+            change.write(VIRTUAL, append_alias(virtual_text, Alias(address, clean)))
         else:
-            if line is not None:
-                raise Conflict("address", f"The alias {address} exists already; change its targets instead.")
-            if address in mailboxes:
-                raise Conflict("address", f"{address} is a mailbox; an alias cannot have the same address.")
-            _insert_alias(virtual, Alias(address, clean))
-        change.write(VIRTUAL, virtual.render())
+            virtual = parse_virtual(virtual_text)
+            line = virtual.find(lambda a: a.address.lower() == address)
+            mailboxes = {a.address.lower() for a in parse_accounts(accounts_text).entries()}
+            if replace:
+                if line is None:
+                    raise Conflict("address", f"There is no alias {address}.")
+                virtual.replace(line, Alias(address, clean))
+            else:
+                if line is not None:
+                    raise Conflict("address", f"The alias {address} exists already; change its targets instead.")
+                if address in mailboxes:
+                    raise Conflict("address", f"{address} is a mailbox; an alias cannot have the same address.")
+                _insert_alias(virtual, Alias(address, clean))
+            change.write(VIRTUAL, virtual.render())
+            warnings = _catch_all_warnings(address, mailboxes, virtual)
     saved = saved_change(change.result, actor, "alias.update" if replace else "alias.create", address, dry_run)
-    return dataclasses.replace(saved, warnings=_catch_all_warnings(address, mailboxes, virtual))
+    return dataclasses.replace(saved, warnings=warnings)
+
+
+def _plain_new_alias(virtual_text: str, accounts_text: str, address: str) -> bool:
+    """Whether a new alias simply goes at the end: not a catch-all, no key or mailbox of that
+    address yet, no catch-all of its domain to stay below (anything else takes the full parse)."""
+    domain = address.rpartition("@")[2]
+    return not (
+        address.startswith("@")
+        or alias_exists(virtual_text, address)
+        or alias_exists(virtual_text, "@" + domain)
+        or account_exists(accounts_text, address)
+    )
 
 
 def _insert_alias(virtual: LineFile[Alias], alias: Alias) -> None:

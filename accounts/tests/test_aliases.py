@@ -6,6 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts import services
+from accounts.files import Alias, parse_virtual
+from accounts.services import _insert_alias
 from accounts.tokens import token_create
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
@@ -31,6 +33,22 @@ def test_a_specific_alias_goes_above_its_domains_catch_all(config_dir: Path) -> 
     assert (config_dir / "postfix-virtual.cf").read_text() == (
         "# hand comment\nsales@example.test user@example.test,x@other.test\n@example.test user@example.test\n"
     )
+
+
+def test_a_new_alias_is_appended_exactly_as_a_full_parse_would_write_it(config_dir: Path) -> None:
+    """The quick path (key scans, no parse) and the full parse give the same bytes."""
+    messy = "# hand comment\r\nkeep@example.test user@example.test\r\n\r\n  spaced@other.test x@y.test  \r\nno-newline"
+    (config_dir / "postfix-virtual.cf").write_bytes(messy.encode())
+    services.alias_save(address="New@Example.test", targets=["user@example.test", "x@other.test"], actor=ADMIN)
+    virtual = parse_virtual(messy)
+    _insert_alias(virtual, Alias("new@example.test", ("user@example.test", "x@other.test")))
+    assert (config_dir / "postfix-virtual.cf").read_text() == virtual.render()
+    # A key differing only in case, or a hand-written catch-all of the domain, takes the full parse.
+    with pytest.raises(Conflict, match="exists already"):
+        services.alias_save(address="KEEP@example.test", targets=["x@other.test"], actor=ADMIN)
+    (config_dir / "postfix-virtual.cf").write_text("@OTHER.test x@y.test\n")
+    services.alias_save(address="a@other.test", targets=["x@y.test"], actor=ADMIN)
+    assert (config_dir / "postfix-virtual.cf").read_text() == "a@other.test x@y.test\n@OTHER.test x@y.test\n"
 
 
 def test_a_catch_all_warns_about_the_mailboxes_it_shadows(config_dir: Path) -> None:
