@@ -242,16 +242,40 @@ def append_alias(text: str, alias: Alias) -> str:
 
 def account_exists(text: str, address: str) -> bool:
     """Whether `address` has a line in `postfix-accounts.cf` (case-insensitive)."""
+    return account_line(text, address) is not None
+
+
+def account_line(text: str, address: str) -> tuple[int, int] | None:
+    """(start, end) of the first line of `address` in `postfix-accounts.cf`, without its newline."""
     return _key_line(text, address, lambda rest: rest.lstrip(" \t").startswith("|"))
+
+
+def with_account_hash(text: str, address: str, password_hash: str) -> str | None:
+    """`postfix-accounts.cf` with the first line of `address` given `password_hash` (its extra
+    userdb fields kept, every other line byte for byte), found without parsing the whole file;
+    None when there is no such line or it is odd (the caller's full parse decides then)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    span = account_line(text, address)
+    if span is None:
+        return None
+    start, end = span
+    entry = _parse_account(text[start:end])
+    if entry is None or entry.address.lower() != address.lower():
+        return None
+    text = text[:start] + _render_account(dataclasses.replace(entry, password_hash=password_hash)) + text[end:]
+    return text if text.endswith("\n") else text + "\n"
 
 
 def alias_exists(text: str, address: str) -> bool:
     """Whether `address` is an alias key in `postfix-virtual.cf`."""
-    return _key_line(text, address, lambda rest: rest[:1] in (" ", "\t") and bool(rest.split("\n", 1)[0].strip()))
+    ok = _key_line(text, address, lambda rest: rest[:1] in (" ", "\t") and bool(rest.split("\n", 1)[0].strip()))
+    return ok is not None
 
 
-def _key_line(text: str, key: str, rest_ok: Callable[[str], bool]) -> bool:
-    """Whether a line starts with `key` (after blanks) and what follows it passes `rest_ok`.
+def _key_line(text: str, key: str, rest_ok: Callable[[str], bool]) -> tuple[int, int] | None:
+    """The first line that starts with `key` (after blanks) where what follows passes `rest_ok`:
+    its (start, end) without the newline, or None.
 
     str.find over the lower-cased text: a case-insensitive multi-line regex took ~8 ms on the
     600 kB accounts file of 10,000 mailboxes; this takes well under 1 ms.
@@ -261,9 +285,10 @@ def _key_line(text: str, key: str, rest_ok: Callable[[str], bool]) -> bool:
     while start != -1:
         line_start = lowered.rfind("\n", 0, start) + 1
         if not lowered[line_start:start].strip(" \t") and rest_ok(lowered[start + len(key) : start + len(key) + 512]):
-            return True
+            line_end = lowered.find("\n", start)
+            return line_start, len(text) if line_end == -1 else line_end
         start = lowered.find(key, start + 1)
-    return False
+    return None
 
 
 def effective_quotas(quota_lines: Iterable[tuple[str, str]], addresses: Iterable[str]) -> dict[str, tuple[str, str]]:

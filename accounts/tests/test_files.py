@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from accounts.files import (
@@ -108,3 +110,28 @@ def test_effective_quotas_follow_dms_substring_lookup() -> None:
         "carol@x.com": ("2G", "carol@x.com"),
         "nn@x.com": ("3G", "ann@x.com"),
     }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a@x.test|{SHA512-CRYPT}$6$old\nuser@x.test|{SHA512-CRYPT}$6$old|userdb_quota_rule=*:storage=1G\nz@x.test|h\n",
+        "# user@x.test|commented\r\n  USER@X.test|{PLAIN}old\r\nuser@x.test|second\r\nlast@x.test|h",
+        "xuser@x.test|h\nuser@x.testx|h\nuser@x.test|old",
+    ],
+)
+def test_with_account_hash_changes_only_that_line_as_the_full_parse_does(text: str) -> None:
+    from accounts.files import parse_accounts, with_account_hash
+
+    accounts = parse_accounts(text)
+    line = accounts.find(lambda a: a.address.lower() == "user@x.test")
+    assert line is not None and line.entry is not None
+    accounts.replace(line, dataclasses.replace(line.entry, password_hash="{SHA512-CRYPT}$6$new"))
+    assert with_account_hash(text, "user@x.test", "{SHA512-CRYPT}$6$new") == accounts.render()
+
+
+def test_with_account_hash_leaves_unknown_and_odd_lines_to_the_full_parse() -> None:
+    from accounts.files import with_account_hash
+
+    assert with_account_hash("a@x.test|h\n", "user@x.test", "new") is None
+    assert with_account_hash("user@x.test  |h\n", "user@x.test", "new") is None  # the parse would not match it
