@@ -241,30 +241,39 @@ def append_alias(text: str, alias: Alias) -> str:
 
 
 def account_exists(text: str, address: str) -> bool:
-    """Whether `address` has a line in `postfix-accounts.cf` (case-insensitive)."""
-    return account_line(text, address) is not None
+    """Whether `address` has a line in `postfix-accounts.cf` (case-insensitive; also an odd one
+    with blanks before the `|`, so a create never adds a second line for it)."""
+    return _key_line(text, address, lambda rest: rest.lstrip(" \t").startswith("|")) is not None
 
 
 def account_line(text: str, address: str) -> tuple[int, int] | None:
-    """(start, end) of the first line of `address` in `postfix-accounts.cf`, without its newline."""
-    return _key_line(text, address, lambda rest: rest.lstrip(" \t").startswith("|"))
+    """(start, end) of the first line that parse_accounts() reads as `address`'s (case-insensitive),
+    without its newline, found by a key scan; `text` has LF line ends."""
+    return _key_line(text, address, lambda rest: rest.startswith("|"))
+
+
+def has_account(text: str, address: str) -> bool:
+    """Whether parse_accounts(text) has an account `address`, without parsing every line."""
+    return account_line(_lf(text), address) is not None
 
 
 def with_account_hash(text: str, address: str, password_hash: str) -> str | None:
     """`postfix-accounts.cf` with the first line of `address` given `password_hash` (its extra
-    userdb fields kept, every other line byte for byte), found without parsing the whole file;
-    None when there is no such line or it is odd (the caller's full parse decides then)."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    userdb fields kept, every other line byte for byte, as a full parse and render would write
+    it), or None when there is no such account."""
+    text = _lf(text)
     span = account_line(text, address)
     if span is None:
         return None
     start, end = span
     entry = _parse_account(text[start:end])
-    if entry is None or entry.address.lower() != address.lower():
-        return None
+    assert entry is not None  # "<address>|" after blanks always parses
     text = text[:start] + _render_account(dataclasses.replace(entry, password_hash=password_hash)) + text[end:]
     return text if text.endswith("\n") else text + "\n"
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def alias_exists(text: str, address: str) -> bool:

@@ -130,8 +130,21 @@ def test_with_account_hash_changes_only_that_line_as_the_full_parse_does(text: s
     assert with_account_hash(text, "user@x.test", "{SHA512-CRYPT}$6$new") == accounts.render()
 
 
-def test_with_account_hash_leaves_unknown_and_odd_lines_to_the_full_parse() -> None:
-    from accounts.files import with_account_hash
+@pytest.mark.parametrize(
+    "text",
+    ["a@x.test|h\n", "user@x.test  |h\n", "# user@x.test|h\n", "xuser@x.test|h\n", "user@x.test\n", ""],
+)
+def test_an_account_the_parse_does_not_read_is_not_found_by_the_key_scan_either(text: str) -> None:
+    from accounts.files import has_account, parse_accounts, with_account_hash
 
-    assert with_account_hash("a@x.test|h\n", "user@x.test", "new") is None
-    assert with_account_hash("user@x.test  |h\n", "user@x.test", "new") is None  # the parse would not match it
+    assert parse_accounts(text).find(lambda a: a.address.lower() == "user@x.test") is None
+    assert not has_account(text, "user@x.test")
+    assert with_account_hash(text, "user@x.test", "new") is None
+
+
+def test_the_key_scan_reads_old_mac_line_ends_like_the_parse() -> None:
+    from accounts.files import has_account, with_account_hash
+
+    text = "a@x.test|h\ruser@x.test|old\rz@x.test|h"
+    assert has_account(text, "USER@x.test")
+    assert with_account_hash(text, "user@x.test", "new") == "a@x.test|h\nuser@x.test|new\nz@x.test|h\n"
