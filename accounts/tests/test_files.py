@@ -148,3 +148,44 @@ def test_the_key_scan_reads_old_mac_line_ends_like_the_parse() -> None:
     text = "a@x.test|h\ruser@x.test|old\rz@x.test|h"
     assert has_account(text, "USER@x.test")
     assert with_account_hash(text, "user@x.test", "new") == "a@x.test|h\nuser@x.test|new\nz@x.test|h\n"
+
+
+VIRTUAL_SAMPLES = [
+    "",
+    "team@x.test user@x.test,b@x.test\nonly@x.test USER@x.test\nother@x.test b@x.test\n",
+    "# user@x.test is commented\r\nteam@x.test  b@x.test , user@x.test\r\n\r\nsolo@x.test user@x.test",
+    "xuser@x.test b@x.test\nteam@x.test xuser@x.test,user@x.test.org\nlast@x.test user@x.test user@x.test",
+    "no-target-line\nuser@x.test b@x.test\n",
+]
+
+
+def _without_target_by_parse(text: str, address: str) -> str | None:
+    virtual, touched = parse_virtual(text), False
+    for line in list(virtual.lines):
+        alias = line.entry
+        if alias is not None and address in (t.lower() for t in alias.targets):
+            rest, touched = tuple(t for t in alias.targets if t.lower() != address), True
+            if rest:
+                virtual.replace(line, dataclasses.replace(alias, targets=rest))
+            else:
+                virtual.lines.remove(line)
+    return virtual.render() if touched else None
+
+
+@pytest.mark.parametrize("text", VIRTUAL_SAMPLES)
+def test_without_target_writes_what_the_full_parse_writes(text: str) -> None:
+    from accounts.files import without_target
+
+    assert without_target(text, "user@x.test") == _without_target_by_parse(text, "user@x.test")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "a@x.test|h\n", "user@x.test|h\nUSER@x.test|h2|extra\r\nz@x.test|h", "# user@x.test|h\nuser@x.test  |h\n"],
+)
+def test_without_account_writes_what_the_full_parse_writes(text: str) -> None:
+    from accounts.files import parse_accounts, without_account
+
+    accounts = parse_accounts(text)
+    removed = accounts.remove(lambda a: a.address.lower() == "user@x.test")
+    assert without_account(text, "user@x.test") == (accounts.render() if removed else None)
