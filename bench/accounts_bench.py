@@ -3,6 +3,7 @@
 - create one mailbox through the service: median [<= 50 ms], next to the way `setup email add`
   does it (a `docker exec` of `doveadm pw` in the mail container, then the file edit) [ours <= 1/5];
 - bulk import of 10,000 mailboxes in one request [<= 20 s];
+- for reference (no target): password change, quota set, alias create and delete at the same size;
 - the mailbox list/search page p95 [<= 150 ms] and the web worker's RSS [<= 150 MB] (in web_bench).
 """
 
@@ -120,6 +121,26 @@ def main(rounds: int = 30) -> None:
             print(
                 f"  baseline `docker exec doveadm pw` + file edit: median {base:.1f} ms; ours is {median / base:.2f}x [<= 0.20]"
             )
+
+        others = {
+            "password change": lambda i: services.mailbox_set_password(
+                address=f"user{i}@example.com", password="other-password", actor=actor
+            ),
+            "quota set": lambda i: services.quota_set(address=f"user{i}@example.com", quota="1G", actor=actor),
+            "alias create": lambda i: services.alias_save(
+                address=f"extra{i}@example.com", targets=[f"user{i}@example.com"], actor=actor
+            ),
+            "mailbox delete (also an alias target)": lambda i: services.mailbox_delete(
+                address=f"user{100 + i}@example.com", actor=actor
+            ),
+        }
+        for name, operation in others.items():
+            took = []
+            for i in range(rounds):
+                start = time.perf_counter()
+                operation(i)
+                took.append(time.perf_counter() - start)
+            print(f"  {name} at the same size: median {statistics.median(took) * 1000:.1f} ms (no target)")
 
         big_config(tmp / "bulk")
         settings.DMS_CONFIG_DIR = tmp / "bulk"
