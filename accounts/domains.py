@@ -276,15 +276,12 @@ def _hand_key_to_rspamd(container_path: str) -> str:
     until DMS re-chowns the folder at its next start, signing would fail with "does not appear to
     have correct permissions". A chown by exec (root in the mail container) makes it usable now.
     """
+    later = "Rspamd can read the new key after the mail server's next start"
     try:
         result = get_mailserver().exec(["chown", "_rspamd:_rspamd", container_path], timeout=30)
     except DockerUnavailable as exc:
-        return f"Rspamd can read the new key after the mail server's next start (not now: {exc})."
-    if not result.ok:
-        return (
-            f"Rspamd can read the new key after the mail server's next start (chown failed: {result.output.strip()})."
-        )
-    return ""
+        return f"{later} (not now: {exc})."
+    return "" if result.ok else f"{later} (chown failed: {result.output.strip()})."
 
 
 def dkim_generate_start(*, domain: str, selector: str, bits: int, force: bool, actor: Actor) -> JobRun:

@@ -11,7 +11,7 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
 from accounts.models import ApiToken
-from dms_admin.audit import API_CALL, Actor, audit_record, client_ip
+from dms_admin.audit import Actor, audit_api_call, client_ip
 from dms_admin.models import AuditEntry
 from dms_admin.roles import scope_of_user, superadmin_only
 
@@ -52,11 +52,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("That token is not valid.")
         if token.expired:
             # Still audited under its name: whoever runs it should find out it stopped working.
-            audit_record(
-                actor=Actor(name=f"token:{token.name}", via=AuditEntry.Via.API, ip=client_ip(request)),
-                action=API_CALL, object=f"{request.method} {request.get_full_path()}"[:300],
-                detail="HTTP 401 (the token has expired)",
-            )  # fmt: skip
+            audit_api_call(request, token_name=token.name, detail="HTTP 401 (the token has expired)")
             raise exceptions.AuthenticationFailed("That token has expired; create a new one in the panel.")
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return TokenUser(token), token
