@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -11,6 +12,9 @@ import docker
 from docker.models.containers import Container
 
 TEST_LABEL = "dms-admin.test"
+# The pid of the test process that made a container: start-up cleanup leaves the containers of
+# another test run that is still alive (two sessions may share one test engine).
+OWNER_LABEL = "dms-admin.test.owner"
 T = TypeVar("T")
 
 
@@ -78,12 +82,34 @@ def remove_containers_named(client: docker.DockerClient, prefix: str) -> list[st
 
 
 def remove_leftover_test_containers(client: docker.DockerClient) -> list[str]:
-    """Force-remove containers left by crashed runs (label ``dms-admin.test=1``)."""
+    """Force-remove containers left by crashed runs (label ``dms-admin.test=1``).
+
+    A container whose owner label names a live process other than this one is another run's.
+    """
     removed: list[str] = []
     for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}=1"}):
+        if _owned_by_another_live_run(container):
+            continue
         _force_remove(container)
         removed.append(container.name)
     return removed
+
+
+def owner_labels() -> dict[str, str]:
+    return {TEST_LABEL: "1", OWNER_LABEL: str(os.getpid())}
+
+
+def _owned_by_another_live_run(container: Container) -> bool:
+    owner = (container.labels or {}).get(OWNER_LABEL, "")
+    if not owner.isdigit() or int(owner) == os.getpid():
+        return False
+    try:
+        os.kill(int(owner), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _force_remove(container: Container) -> None:

@@ -21,6 +21,7 @@ from docker.models.containers import Container
 
 from tests.realenv.containers import (
     ContainerNotHealthy,
+    owner_labels,
     remove_containers_named,
     remove_leftover_test_containers,
     wait_healthy,
@@ -32,7 +33,7 @@ from tests.realenv.redis_server import free_port, start_redis
 HEALTH_TIMEOUT = 60.0
 
 MAIL_CONTAINER_LABELS = {
-    "dms-admin.test": "1",
+    **owner_labels(),
     "com.docker.compose.project": "dmstest",
     "com.docker.compose.service": "mailserver",
 }
