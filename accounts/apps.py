@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Mailboxes, aliases and domains"
+
+    def ready(self) -> None:
+        from accounts import health as accounts_health
+        from dms_admin.health import register_checks
+
+        register_checks("accounts", accounts_health.checks)

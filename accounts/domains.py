@@ -188,12 +188,16 @@ def domain_dns_check(domain: str) -> list[DnsRecord]:
     queries = [(mx.name, "MX"), (spf.name, "TXT"), (dkim_record.name, "TXT"), (dmarc.name, "TXT")]
     with ThreadPoolExecutor(max_workers=len(queries)) as pool:
         answers = list(pool.map(lambda query: dnslookup.lookup(*query), queries))
-    return [
+    records = [
         dnsrecords.check_mx(mx, answers[0], mail_host=host),
         dnsrecords.check_spf(spf, answers[1], domain=domain, mail_host=host),
         dnsrecords.check_dkim(dkim_record, answers[2], public_key=key.public_key if key else None),
         dnsrecords.check_dmarc(dmarc, answers[3], domain=domain),
     ]
+    from accounts.health import dns_check_recorded
+
+    dns_check_recorded(domain=domain, failing=[r.kind for r in records if r.ok is False])
+    return records
 
 
 def validate_selector(value: str, *, field: str = "selector") -> str:

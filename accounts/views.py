@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -10,6 +9,7 @@ from accounts import services
 from accounts.forms import MailboxCreateForm, MailboxDeleteForm, PasswordForm, QuotaForm, add_service_error
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.feedback import change_message
 from dms_admin.roles import check_domain, require_domain, visible
 
 PAGE_SIZE = 50
@@ -24,8 +24,7 @@ def _mailbox_or_404(request: HttpRequest, address: str) -> services.Mailbox:
 
 
 def _saved_message(request: HttpRequest, what: str, saved: services.Saved) -> None:
-    if saved.outcome:
-        messages.success(request, f"{what} {saved.outcome.message}")
+    change_message(request, what, saved.outcome)
 
 
 @require_GET

@@ -11,12 +11,12 @@ from accounts import services
 from accounts.forms import AliasForm, RegexpForm, add_service_error
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.feedback import change_message
 from dms_admin.roles import check_domain, require_domain, visible
 
 
 def _report(request: HttpRequest, what: str, saved: services.Saved) -> None:
-    if saved.outcome:
-        messages.success(request, f"{what} {saved.outcome.message}")
+    change_message(request, what, saved.outcome)
     for warning in saved.warnings:
         messages.warning(request, warning)
 

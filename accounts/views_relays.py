@@ -12,6 +12,7 @@ from accounts.models import ApiToken
 from accounts.tokens import token_create, token_delete
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.feedback import change_message
 
 
 def _page(
@@ -39,7 +40,7 @@ def relay_list(request: HttpRequest) -> HttpResponse:
         except (FieldError, Conflict) as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"Relay saved. {saved.outcome.message if saved.outcome else ''}")
+            change_message(request, "Relay saved.", saved.outcome)
             return redirect("accounts:relay-list")
     return _page(request, form, RestrictionForm(), 400 if request.method == "POST" else 200)
 
@@ -47,9 +48,11 @@ def relay_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def relay_delete(request: HttpRequest, domain: str) -> HttpResponse:
     try:
-        relays.relay_delete(domain=domain, actor=Actor.from_request(request))
+        saved = relays.relay_delete(domain=domain, actor=Actor.from_request(request))
     except (FieldError, Conflict) as error:
         messages.error(request, error.message)
+    else:
+        change_message(request, "Relay removed.", saved.outcome)
     return redirect("accounts:relay-list")
 
 
@@ -62,7 +65,7 @@ def restriction_add(request: HttpRequest) -> HttpResponse:
         except (FieldError, Conflict) as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"Restriction added. {saved.outcome.message if saved.outcome else ''}")
+            change_message(request, "Restriction added.", saved.outcome)
             return redirect("accounts:relay-list")
     return _page(request, RelayForm(), form, 400)
 
@@ -70,9 +73,11 @@ def restriction_add(request: HttpRequest) -> HttpResponse:
 @require_POST
 def restriction_delete(request: HttpRequest, direction: str, address: str) -> HttpResponse:
     try:
-        relays.restriction_delete(address=address, direction=direction, actor=Actor.from_request(request))
+        saved = relays.restriction_delete(address=address, direction=direction, actor=Actor.from_request(request))
     except (FieldError, Conflict) as error:
         messages.error(request, error.message)
+    else:
+        change_message(request, "Restriction removed.", saved.outcome)
     return redirect("accounts:relay-list")
 
 

@@ -22,6 +22,7 @@ from accounts.forms_self import MailLoginForm, SelfPasswordForm
 from accounts.validation import normalize_address
 from dms_admin.audit import client_ip
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.feedback import change_message
 from dms_admin.services import mail_hostname
 
 NO_HOSTNAME = "The mail server's name is not known yet; ask your admin to set DMS_MAIL_HOSTNAME."
@@ -79,7 +80,7 @@ def self_password(request: HttpRequest, address: str) -> HttpResponse:
     form = SelfPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            selfservice.self_password_change(
+            saved = selfservice.self_password_change(
                 address=address,
                 old_password=form.cleaned_data["old_password"],
                 new_password=form.cleaned_data["password"],
@@ -89,7 +90,7 @@ def self_password(request: HttpRequest, address: str) -> HttpResponse:
             add_service_error(form, error)
         else:
             selfservice.session_refresh(request, address)
-            messages.success(request, "Password changed. The mail server uses it within seconds: update your apps.")
+            change_message(request, "Password changed; update it in your mail apps too.", saved.outcome)
             return redirect("self:settings")
     return render(request, "accounts/self_password.html", {"form": form, "address": address})
 

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class BackupsConfig(AppConfig):
     name = "backups"
     verbose_name = "Backups"
+
+    def ready(self) -> None:
+        from backups import health as backups_health
+        from dms_admin.health import register_checks
+
+        register_checks("backups", backups_health.checks)

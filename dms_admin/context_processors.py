@@ -4,7 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from dms_admin.models import PendingChange
+from dms_admin.models import JobRun, PendingChange
 from dms_admin.roles import scope_of
 
 
@@ -16,4 +16,19 @@ def pending_changes(request: HttpRequest) -> dict[str, Any]:
     scope = scope_of(request)
     if scope is None or not scope.superadmin:
         return {"scope": scope}
-    return {"scope": scope, "pending_count": PendingChange.objects.count()}
+    return {
+        "scope": scope,
+        "pending_count": PendingChange.objects.values("path").distinct().count(),
+        "confirm_failed": last_failed_confirm(),
+    }
+
+
+def last_failed_confirm() -> JobRun | None:
+    """The newest finished confirmation, when it failed: one banner for however many saves."""
+    last = (
+        JobRun.objects.filter(kind="confirm", status__in=[JobRun.Status.SUCCEEDED, JobRun.Status.FAILED])
+        .order_by("-created_at")
+        .only("id", "status", "error", "created_at")
+        .first()
+    )
+    return last if last is not None and last.status == JobRun.Status.FAILED else None

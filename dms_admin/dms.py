@@ -42,11 +42,21 @@ _RAN_AND_ENDED = re.compile(r"non-zero exit|unhealthy")
 
 
 class DockerUnavailable(Exception):
-    """The engine or the mail container cannot be reached; the message says which and why."""
+    """The engine or the mail container cannot be reached; the message says which and why.
+
+    `reason` sorts the failure for the plain-language explanation (dms_admin.plain):
+    unreachable (no answer from the engine), refused (the engine or its proxy said no),
+    not-found (no such container), stopped, unhealthy, timeout, other.
+    """
+
+    def __init__(self, message: str, *, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ContainerNotFound(DockerUnavailable):
-    pass
+    def __init__(self, message: str, *, reason: str = "not-found") -> None:
+        super().__init__(message, reason=reason)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,8 +102,11 @@ def _wrap(exc: Exception, what: str) -> DockerUnavailable:
     if isinstance(exc, docker.errors.NotFound):
         return ContainerNotFound(f"{what}: the mail container was not found ({exc.explanation}).")
     if isinstance(exc, docker.errors.APIError):
-        return DockerUnavailable(f"{what}: the Docker engine refused ({exc.explanation}).")
-    return DockerUnavailable(f"{what}: the Docker engine cannot be reached ({exc}).")
+        return DockerUnavailable(f"{what}: the Docker engine refused ({exc.explanation}).", reason="refused")
+    timed_out = isinstance(exc, requests.exceptions.Timeout | TimeoutError)
+    return DockerUnavailable(
+        f"{what}: the Docker engine cannot be reached ({exc}).", reason="timeout" if timed_out else "unreachable"
+    )
 
 
 _ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, ConnectionError, OSError)
@@ -393,11 +406,12 @@ class MailServer:
         status = self.status()
         while not status.healthy:
             if status.state in ("exited", "dead"):
-                raise DockerUnavailable(f"The mail container stopped ({status.state}).")
+                raise DockerUnavailable(f"The mail container stopped ({status.state}).", reason="stopped")
             if time.monotonic() > deadline:
                 raise DockerUnavailable(
                     f"The mail container is not healthy after {int(timeout)} s"
-                    f" (state {status.state}, health {status.health})."
+                    f" (state {status.state}, health {status.health}).",
+                    reason="unhealthy",
                 )
             time.sleep(interval)
             status = self.status()

@@ -7,6 +7,7 @@ mail container is unreachable, the checks that need it are left out and the repo
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from dms_admin.envfile import parse_env
 from dms_admin.models import JobRun
 
 OK, WARN, ERROR = "ok", "warn", "error"
-_RANK = {OK: 0, WARN: 1, ERROR: 2}
+RANK = {OK: 0, WARN: 1, ERROR: 2}
 
 # FAQ "system requirements": ClamAV keeps its signatures (~850 MB and growing) in RAM.
 CLAMAV_MIN_MEMORY = 1536 * 1024 * 1024
@@ -38,10 +39,9 @@ LOCALTIME_FIX = (
     " container (`volumes: - /etc/localtime:/etc/localtime:ro`) and keep the host clock synced with NTP;"
     " set the dashboard's TZ to the same zone."
 )
-UNREACHABLE_FIX = (
-    "Check that the Docker engine runs and that DOCKER_HOST and DMS_CONTAINER_NAME (or DMS_CONTAINER_LABEL)"
-    " point at the mail container; start it with `docker compose up -d mailserver`."
-)
+
+
+Gauge = tuple[str, str, float]  # (/metrics name with labels, help text, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Check:
     message: str
     fix: str = ""
     details: tuple[str, ...] = ()
+    link: str = ""  # where the detail is (a path)
+    gauges: tuple[Gauge, ...] = ()  # the same facts as numbers, for /metrics
 
     @property
     def ok(self) -> bool:
@@ -80,7 +82,7 @@ class HealthReport:
 
     @property
     def status(self) -> str:
-        return max((c.status for c in self.checks), key=_RANK.__getitem__, default=OK)
+        return max((c.status for c in self.checks), key=RANK.__getitem__, default=OK)
 
 
 # ---- pure helpers --------------------------------------------------------------------------
@@ -216,6 +218,46 @@ def age_check(
     now: datetime,
 ) -> Check:
     """How long ago the last successful job of a kind finished; warns on a newer failure."""
+    check = _age_check(id, title, last, latest, max_age=max_age, never_status=never_status, now=now)
+    age = (now - last.finished_at).total_seconds() if last and last.finished_at else -1
+    succeeded = 1 if latest is not None and latest.status == JobRun.Status.SUCCEEDED else 0
+    gauges = (
+        (f"dms_admin_last_{id}_age_seconds", f"Seconds since the last successful {id} finished (-1: never)", age),
+        (f"dms_admin_last_{id}_succeeded", f"1 if the last {id} that ended succeeded", succeeded),
+    )
+    return dataclasses.replace(check, gauges=gauges)
+
+
+def next_line(
+    check: Check,
+    next_at: datetime | None,
+    *,
+    link: str,
+    kind: str,
+    now: datetime,
+    none: str,
+    none_status: str | None = None,
+) -> Check:
+    """`check` with when the next run of `kind` is due, or `none` when no schedule is enabled."""
+    if next_at is None:
+        status = none_status or check.status
+        fix = check.fix or ("Add a schedule." if status != OK else "")
+        return dataclasses.replace(check, status=status, message=f"{check.message} {none}", fix=fix, link=link)
+    when = timezone.localtime(next_at)
+    message = f"{check.message} Next {kind}: {when:%Y-%m-%d %H:%M} (in {timesince(now, next_at)})."
+    return dataclasses.replace(check, message=message, link=link)
+
+
+def _age_check(
+    id: str,
+    title: str,
+    last: JobRun | None,
+    latest: JobRun | None,
+    *,
+    max_age: timedelta | None,
+    never_status: str,
+    now: datetime,
+) -> Check:
     when = f"{timesince(last.finished_at, now)} ago" if last and last.finished_at else "never"
     if (
         latest is not None
@@ -274,7 +316,10 @@ def _guarded(id: str, title: str, func: Callable[[], list[Check]]) -> list[Check
     try:
         return func()
     except DockerUnavailable as exc:
-        return [Check(id, title, ERROR, f"Could not check: {exc}")]
+        from dms_admin.plain import explain
+
+        problem = explain(exc)
+        return [Check(id, title, ERROR, f"Could not check: {problem.sentence}", problem.fix, (problem.details,))]
 
 
 def _container_check(status: ContainerStatus) -> Check:
@@ -417,43 +462,227 @@ def _redacted(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}"
 
 
-def job_age_checks(now: datetime) -> list[Check]:
-    checks = []
-    # JobRun kinds: backups' "backup", spam's "spam-train" (spam.services.TRAIN_KIND).
-    for id, kinds, title, max_age, never in (
-        ("backup", ["backup"], "Last backup", BACKUP_MAX_AGE, WARN),
-        ("training", ["spam-train", "training"], "Last spam training", None, OK),
-    ):
-        runs = JobRun.objects.filter(kind__in=kinds)
-        last = runs.filter(status=JobRun.Status.SUCCEEDED).order_by("-finished_at").first()
-        latest = runs.filter(status__in=[JobRun.Status.SUCCEEDED, JobRun.Status.FAILED]).order_by("-created_at").first()
-        checks.append(age_check(id, title, last, latest, max_age=max_age, never_status=never, now=now))
+# ---- checks the feature apps add (the kernel imports none of them) ---------------------------
+
+_PROVIDERS: dict[str, Callable[[], list[Check]]] = {}
+
+
+def register_checks(name: str, provider: Callable[[], list[Check]]) -> None:
+    """An app's checks (counts, last backup, training…), added from its AppConfig.ready()."""
+    _PROVIDERS[name] = provider
+
+
+def app_checks() -> list[Check]:
+    from dms_admin.plain import explain
+
+    checks: list[Check] = []
+    for name, provider in _PROVIDERS.items():
+        try:
+            checks += provider()
+        except Exception as exc:  # one app's broken check must not take the health page down
+            problem = explain(exc)
+            checks.append(Check(name, name.title(), WARN, f"Could not check: {problem.sentence}", problem.fix))
     return checks
+
+
+def disk_checks() -> list[Check]:
+    """Use and free space of the mail volumes as mounted here (statvfs: instant at any size)."""
+    import shutil
+
+    checks = []
+    for volume, title, folder, setting in (
+        ("mail", "Mail volume", settings.DMS_MAIL_DIR, "DMS_MAIL_DIR"),
+        ("state", "State volume", settings.DMS_STATE_DIR, "DMS_STATE_DIR"),
+    ):
+        try:
+            usage = shutil.disk_usage(folder)
+        except OSError:
+            checks.append(
+                Check(
+                    f"disk-{volume}",
+                    title,
+                    WARN,
+                    f"{folder} is not mounted here.",
+                    f"Mount the volume into the dashboard's containers and set {setting}: usage, quotas and backups"
+                    " read it.",
+                )
+            )
+            continue
+        used = usage.total - usage.free
+        ratio = used / usage.total if usage.total else 0.0
+        status = ERROR if ratio > 0.95 else WARN if ratio > 0.85 else OK
+        message = f"{_size(used)} used of {_size(usage.total)}, {_size(usage.free)} free ({ratio:.0%} full)."
+        fix = (
+            ""
+            if status == OK
+            else "Free space (old backups, big mailboxes) or grow the disk: a full disk stops delivery."
+        )
+        gauges = (
+            (f'dms_admin_disk_free_bytes{{volume="{volume}"}}', "Free bytes on a mail volume", float(usage.free)),
+            (f'dms_admin_disk_total_bytes{{volume="{volume}"}}', "Size of a mail volume", float(usage.total)),
+        )
+        checks.append(Check(f"disk-{volume}", title, status, message, fix, gauges=gauges))
+    return checks
+
+
+def pending_check() -> Check:
+    from dms_admin.models import PendingChange
+    from dms_admin.services import pending_files
+
+    files = pending_files(list(PendingChange.objects.all()))
+    gauges = (("dms_admin_pending_changes", "Files saved that the mail container does not use yet", len(files)),)
+    if not files:
+        return Check(
+            "pending",
+            "Pending changes",
+            OK,
+            "None: the mail server runs the saved configuration.",
+            link="/apply/",
+            gauges=gauges,
+        )
+    names = ", ".join(f"{f.path} ({f.action})" for f in files[:4]) + (" …" if len(files) > 4 else "")
+    return Check(
+        "pending",
+        "Pending changes",
+        WARN,
+        f"{len(files)} file(s) not in use yet: {names}.",
+        "Review and apply them (Apply page).",
+        link="/apply/",
+        gauges=gauges,
+    )
+
+
+def queue_summary(lines: str, now: float) -> tuple[int, int, float]:
+    """`postqueue -j` (one JSON object per message): count, deferred, oldest age in seconds."""
+    import json
+
+    count = deferred = 0
+    oldest = now
+    for line in lines.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        count += 1
+        deferred += item.get("queue_name") == "deferred"
+        oldest = min(oldest, float(item.get("arrival_time") or now))
+    return count, deferred, now - oldest if count else 0.0
+
+
+def queue_check(output: str, ok: bool, now: float) -> Check:
+    if not ok:
+        return Check(
+            "queue",
+            "Mail queue",
+            WARN,
+            f"postqueue -j failed: {output.strip()[:200]}",
+            "Postfix may be down: see the services above.",
+        )
+    count, deferred, oldest = queue_summary(output, now)
+    gauges = (
+        ("dms_admin_mail_queue_messages", "Messages in the Postfix queue", count),
+        ("dms_admin_mail_queue_oldest_seconds", "Age of the oldest queued message", oldest),
+    )
+    if not count:
+        return Check("queue", "Mail queue", OK, "Empty.", gauges=gauges)
+    message = f"{count} message(s), {deferred} deferred, the oldest {_age(oldest)} old."
+    if oldest > 3600 or count > 200:
+        return Check(
+            "queue",
+            "Mail queue",
+            WARN,
+            message,
+            "Deferred mail usually means a remote refuses or cannot be reached: the Logs page says why"
+            " (search for the recipient's domain); `postqueue -f` retries now.",
+            gauges=gauges,
+        )
+    return Check("queue", "Mail queue", OK, message, gauges=gauges)
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _queue(mailserver: MailServer, now: Callable[[], float]) -> Check:
+    result = mailserver.exec(["postqueue", "-j"], timeout=15)
+    return queue_check(result.output, result.ok, now())
 
 
 # ---- the report ----------------------------------------------------------------------------------
 
 
-def health_report(*, mailserver: MailServer | None = None, now: Callable[[], float] = time.time) -> HealthReport:
-    mailserver = mailserver or get_mailserver()
-    checks: list[Check] = []
-    programs: list[Program] = []
-    container: ContainerStatus | None = None
-    container_error = ""
+@dataclasses.dataclass(frozen=True)
+class ContainerPart:
+    """What the report learns from the engine and the container: the slow part (round trips)."""
+
+    checks: list[Check]
+    container: ContainerStatus | None
+    container_error: str
+    programs: list[Program]
+
+
+def container_part(mailserver: MailServer, now: Callable[[], float] = time.time) -> ContainerPart:
     try:
         container = mailserver.status()
     except DockerUnavailable as exc:
-        container_error = str(exc)
-        checks.append(
-            Check("container", "Mail container", ERROR, f"Mail container unreachable: {exc}", UNREACHABLE_FIX)
-        )
-    if container is not None:
-        checks += [_container_check(container), _version_check(container)]
-        if container.running:
-            found, programs = _container_checks(mailserver, now)
-            checks += found
-    checks += [config_folder_check(), *redis_checks(), *job_age_checks(timezone.now())]
-    return HealthReport(checks, container, container_error, programs, timezone.now())
+        from dms_admin.plain import explain
+
+        problem = explain(exc)
+        check = Check("container", "Mail container", ERROR, problem.sentence, problem.fix, (problem.details,))
+        return ContainerPart([check], None, str(exc), [])
+    checks = [_container_check(container), _version_check(container)]
+    programs: list[Program] = []
+    if container.running:
+        found, programs = _container_checks(mailserver, now)
+        checks += found
+    return ContainerPart(checks, container, "", programs)
+
+
+def local_checks() -> list[Check]:
+    """What the dashboard reads itself (files, database, Redis, disks): cheap, always fresh."""
+    return [*disk_checks(), config_folder_check(), *redis_checks(), pending_check(), *app_checks()]
+
+
+def health_report(
+    *, mailserver: MailServer | None = None, now: Callable[[], float] = time.time, container_max_age: float = 0.0
+) -> HealthReport:
+    """Every check. With `container_max_age`, the container's part may be that many seconds old
+    (home and /metrics show it on every view); what the dashboard reads itself is always fresh."""
+    if container_max_age:
+        part = _cached_container_part(container_max_age)
+    else:
+        part = container_part(mailserver or get_mailserver(), now)
+    return HealthReport(
+        [*part.checks, *local_checks()], part.container, part.container_error, part.programs, timezone.now()
+    )
+
+
+_cached: tuple[float, ContainerPart] | None = None
+_cache_lock = threading.Lock()
+CONTAINER_MAX_AGE = 10.0
+
+
+def _cached_container_part(max_age: float) -> ContainerPart:
+    # One thread asks the engine; the others wait for its answer instead of asking too.
+    global _cached
+    with _cache_lock:
+        if _cached is not None and time.monotonic() - _cached[0] < max_age:
+            return _cached[1]
+        part = container_part(get_mailserver())
+        _cached = (time.monotonic(), part)
+        return part
+
+
+def health_report_cached() -> HealthReport:
+    return health_report(container_max_age=CONTAINER_MAX_AGE)
+
+
+def forget_cached_report() -> None:
+    global _cached
+    _cached = None
 
 
 def _container_checks(mailserver: MailServer, now: Callable[[], float]) -> tuple[list[Check], list[Program]]:
@@ -477,6 +706,7 @@ def _container_checks(mailserver: MailServer, now: Callable[[], float]) -> tuple
         ("services", "Services", services),
         ("memory", "Memory", memory),
         ("clock", "Clock", lambda: [_clock(mailserver, now)]),
+        ("queue", "Mail queue", lambda: [_queue(mailserver, now)]),
         ("logs", "Known errors in the logs", lambda: _logs(mailserver)),
     ]
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:

@@ -8,50 +8,22 @@ import hmac
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dms_admin.dms import DockerUnavailable, get_mailserver
-from dms_admin.models import JobRun, PendingChange
+from dms_admin.health import RANK, health_report_cached
+from dms_admin.jobqueue import rq_queue
 
 
 def _gauges() -> list[tuple[str, str, float]]:
-    from accounts.services import alias_list, mailbox_list
-
-    mailboxes = mailbox_list()
-    domains = {m.domain for m in mailboxes} | {a.domain for a in alias_list()}
-    out: list[tuple[str, str, float]] = [
-        ("dms_admin_mailboxes", "Mailboxes in postfix-accounts.cf", len(mailboxes)),
-        ("dms_admin_domains", "Domains with a mailbox or an alias", len(domains)),
-        (
-            "dms_admin_pending_changes",
-            "Saved changes the mail container does not use yet",
-            PendingChange.objects.count(),
-        ),
-    ]
-    for kind in ("backup", "training"):
-        last = JobRun.objects.filter(kind=kind).exclude(finished_at=None).order_by("-finished_at").first()
-        age = (timezone.now() - last.finished_at).total_seconds() if last and last.finished_at else -1
-        ok = 1 if last and last.status == JobRun.Status.SUCCEEDED else 0
-        out += [
-            (f"dms_admin_last_{kind}_age_seconds", f"Seconds since the last {kind} finished (-1: never)", age),
-            (f"dms_admin_last_{kind}_succeeded", f"1 if the last {kind} succeeded", ok),
-        ]
+    """The health report's facts as numbers: one source for home, /health/ and /metrics."""
+    report = health_report_cached()
+    out = [gauge for check in report.checks for gauge in check.gauges]
     with contextlib.suppress(Exception):  # Redis down: leave the queue gauges out
-        import django_rq
-
         for name in settings.RQ_QUEUES:
-            out.append(
-                (
-                    f'dms_admin_queue_jobs{{queue="{name}"}}',
-                    "Jobs waiting in an RQ queue",
-                    len(django_rq.get_queue(name)),
-                )
-            )
-    healthy = 0
-    with contextlib.suppress(DockerUnavailable):
-        healthy = 1 if get_mailserver().status().healthy else 0
+            out.append((f'dms_admin_queue_jobs{{queue="{name}"}}', "Jobs waiting in an RQ queue", len(rq_queue(name))))
+    healthy = 1 if report.container is not None and report.container.healthy else 0
     out.append(("dms_admin_mailserver_healthy", "1 if the mail container runs and is healthy", healthy))
+    out.append(("dms_admin_health_status", "Worst check: 0 ok, 1 warn, 2 error", RANK[report.status]))
     return out
 
 

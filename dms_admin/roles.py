@@ -26,7 +26,8 @@ SUPERADMIN_PREFIXES = (
 )  # fmt: skip
 # Open to everyone or with their own checks (mail users, autoconfig, health probes, API docs).
 EXEMPT_PREFIXES = ("/login/", "/logout/", "/welcome/", "/me/", "/static/", "/healthz", "/metrics", "/mail/",
-                   "/.well-known/", "/autodiscover/", "/Autodiscover/", "/api/v1/schema/", "/api/v1/docs/")  # fmt: skip
+                   "/.well-known/", "/autodiscover/", "/Autodiscover/", "/api/v1/schema/", "/api/v1/docs/",
+                   "/applied/", "/favicon.ico")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

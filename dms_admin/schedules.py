@@ -56,3 +56,31 @@ def due_minute(cron: str, tz: str, now: datetime, *, catch_up: timedelta = ONE_M
         if matches(cron, local):
             return candidate
     return None
+
+
+def next_run(cron: str, tz: str, now: datetime) -> datetime | None:
+    """The next minute (UTC) after `now` the schedule fires at, by the rule above; None if none
+    within a thousand candidates. Raises ValueError/KeyError for a bad cron or zone."""
+    zone = ZoneInfo(tz)
+    start = now.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
+    candidates = croniter(cron, start)
+    for _ in range(1000):
+        local = candidates.get_next(datetime)
+        aware = local.replace(tzinfo=zone, fold=0)
+        if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+            continue  # a wall-clock minute that does not exist that night (spring forward)
+        return aware.astimezone(UTC)
+    return None
+
+
+def next_of(schedules: list[tuple[str, str]], now: datetime) -> datetime | None:
+    """The soonest next run of several (cron, zone) schedules; bad ones are left out."""
+    found = []
+    for cron, tz in schedules:
+        try:
+            when = next_run(cron, tz, now)
+        except (ValueError, KeyError):
+            continue
+        if when is not None:
+            found.append(when)
+    return min(found, default=None)

@@ -11,17 +11,28 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from dms_admin import apply
 from dms_admin.audit import SYSTEM, Actor, audit_record
-from dms_admin.configstore import ChangeResult, Commit, ConfigLockTimeout, ConfigStore, get_store
+from dms_admin.configstore import ChangeResult, Commit, ConfigLockTimeout, ConfigStore, get_store, is_housekeeping
 from dms_admin.dms import DockerUnavailable, MailServer, env_to_restore, get_mailserver
 from dms_admin.jobqueue import JobReport, job_enqueue
 from dms_admin.models import JobRun, PendingChange
+from dms_admin.plain import explain
 
 # Where DMS keeps the checksums of the watched files it last applied (inside the container).
 DMS_CHECKSUM_FILE = "/tmp/docker-mailserver-config-chksum"
 DMS_CONFIG_MOUNT = "/tmp/docker-mailserver"
+
+
+class ApplyState:
+    """Where a saved change stands in the mail server (api.md: the write's `apply.state`)."""
+
+    PENDING = "pending"  # waiting for DMS to pick it up (a confirmation job watches)
+    APPLIED = "applied"  # in use: Postfix reloaded, DMS confirmed, or nothing to apply
+    FAILED = "failed"  # saved but not in use, and the reason is known
+    NEEDS_APPLY = "needs-apply"  # waits for an admin to re-create the container (Apply)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,42 +42,68 @@ class ChangeOutcome:
     pending: bool
     message: str
     job: JobRun | None = None
+    state: str = ApplyState.APPLIED
+    written: str = ""  # the first part of `message`: which files were written
 
     def as_dict(self) -> dict[str, object]:
         return {"commit": self.commit, "apply": self.apply, "pending": self.pending}
 
+    def apply_dict(self) -> dict[str, object]:
+        return {"state": self.state, "job": str(self.job.id) if self.job else None, "message": self.message}
+
+
+def _written(files: list[str]) -> str:
+    shown = [f for f in files if not is_housekeeping(f)] or files
+    names = ", ".join(shown[:3]) + (_(" and %(n)d more") % {"n": len(shown) - 3} if len(shown) > 3 else "")
+    return _("Written to %(files)s.") % {"files": names}
+
 
 def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: str = "") -> ChangeOutcome:
-    """Audit a change the store made, and start what it needs to take effect."""
+    """Audit a change the store made, and start what it needs to take effect.
+
+    The outcome's message says what was written and what happens next, never more: a watched
+    file is "waiting for DMS" until its confirmation job says otherwise.
+    """
     plan = apply.plan(result.files, created=result.created)
     outcome = apply.Action(plan.action)
+    written = _written(list(result.files))
     audit = functools.partial(
         audit_record, actor=actor, action=action, object=object, commit=result.sha or "", detail=", ".join(result.files)
     )
     if outcome == apply.Action.RELOAD:
         audit()
+        started = time.monotonic()
         try:
             _postfix_reload(get_mailserver())
         except DockerUnavailable as exc:
             _mark_pending(plan, result, actor)
-            return ChangeOutcome(result.sha, outcome.label, True, f"Saved, but Postfix could not be reloaded: {exc}")
-        return ChangeOutcome(result.sha, outcome.label, False, "Saved and Postfix reloaded.")
+            problem = explain(exc)
+            return ChangeOutcome(
+                result.sha, outcome.label, True, _("%(written)s Not applied: %(why)s")
+                % {"written": written, "why": problem.with_fix}, state=ApplyState.FAILED,
+            )  # fmt: skip
+        took = time.monotonic() - started
+        message = _("%(written)s Applied (Postfix reloaded, %(s).1f s).") % {"written": written, "s": took}
+        return ChangeOutcome(result.sha, outcome.label, False, message)
     with transaction.atomic():  # one database commit for the audit row and what follows it
         audit()
         if outcome == apply.Action.RECREATE:
             _mark_pending(plan, result, actor)
+            message = _("%(written)s Not in use yet: the mail container must be re-created to read it (Apply).")
             return ChangeOutcome(
-                result.sha, outcome.label, True, "Saved. The mail container must be re-created to use it: Apply."
+                result.sha, outcome.label, True, message % {"written": written}, state=ApplyState.NEEDS_APPLY
             )
         if outcome == apply.Action.WATCHED:
             job = job_enqueue(
                 kind="confirm", func="dms_admin.jobs.confirm_watched_job", args=(plan.paths(apply.Action.WATCHED),),
                 actor=actor,
             )  # fmt: skip
+            message = _("%(written)s Waiting for docker-mailserver to pick it up…") % {"written": written}
             return ChangeOutcome(
-                result.sha, outcome.label, False, "Saved. The mail server applies it by itself within seconds.", job
+                result.sha, outcome.label, False, message, job, state=ApplyState.PENDING, written=written
             )
-    return ChangeOutcome(result.sha, outcome.label, False, "Saved.")
+    message = _("%(written)s docker-mailserver does not read it: nothing to apply.") % {"written": written}
+    return ChangeOutcome(result.sha, outcome.label, False, message)
 
 
 def _mark_pending(plan: apply.Plan, result: ChangeResult, actor: Actor) -> None:
@@ -78,10 +115,38 @@ def _mark_pending(plan: apply.Plan, result: ChangeResult, actor: Actor) -> None:
                 )
 
 
+@dataclasses.dataclass(frozen=True)
+class PendingFile:
+    """One file waiting for Apply, however many saves made it wait."""
+
+    path: str
+    action: str  # reload | recreate: the most any of its changes needs
+    changes: int
+    since: object  # datetime of the first change waiting
+    authors: tuple[str, ...]
+
+
+def pending_files(changes: list[PendingChange]) -> list[PendingFile]:
+    by_path: dict[str, list[PendingChange]] = {}
+    for change in changes:
+        by_path.setdefault(change.path, []).append(change)
+    return [
+        PendingFile(
+            path,
+            max(apply.Action[c.action.upper()] for c in rows).label,
+            len(rows),
+            rows[0].created_at,
+            tuple(dict.fromkeys(c.created_by for c in rows if c.created_by)),
+        )
+        for path, rows in by_path.items()
+    ]
+
+
 def pending_summary() -> dict[str, object]:
     changes = list(PendingChange.objects.all())
     needs = max((apply.Action[c.action.upper()] for c in changes), default=apply.Action.NONE)
-    return {"changes": changes, "needs": needs.label, "count": len(changes)}
+    files = pending_files(changes)
+    return {"changes": changes, "files": files, "needs": needs.label, "count": len(files)}
 
 
 def apply_start(*, actor: Actor) -> JobRun:

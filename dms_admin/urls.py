@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from accounts import views_admins
 from dms_admin import metrics, views, views_2fa, views_jobs, views_ops, views_settings, views_setup
@@ -14,6 +17,7 @@ urlpatterns = [
     path("welcome/", views_setup.first_run, name="first-run"),
     path("logout/", views.logout_view, name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True))),
     path("metrics", metrics.metrics, name="metrics"),
     path("history/", views.history_list, name="history-list"),
     path("history/<str:sha>/", views.history_detail, name="history-detail"),
@@ -33,6 +37,7 @@ urlpatterns = [
     path("settings/fix/<str:name>/", views_settings.settings_fix_view, name="settings-fix"),
     path("jobs/", views_jobs.job_list, name="job-list"),
     path("jobs/<uuid:run_id>/", views.job_detail, name="job-detail"),
+    path("applied/<uuid:run_id>/", views.apply_status, name="apply-status"),
     path("jobs/<uuid:run_id>/retry/", views_jobs.job_retry_view, name="job-retry"),
     path("jobs/<uuid:run_id>/cancel/", views_jobs.job_cancel_view, name="job-cancel"),
     path("jobs/<uuid:run_id>/stop/", views_jobs.job_stop_view, name="job-stop"),

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_not_required
@@ -12,10 +10,10 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dms_admin import services
+from dms_admin import feedback, overview, services
 from dms_admin.audit import Actor, audit_csv, audit_filter, audit_record, client_ip
 from dms_admin.configstore import ConfigStoreError, get_store
-from dms_admin.dms import DockerUnavailable, get_mailserver
+from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import FieldError
 from dms_admin.forms import LoginForm
 from dms_admin.jobqueue import JobConflict
@@ -27,13 +25,6 @@ from dms_admin.views_2fa import pending_login_start, safe_next
 from dms_admin.views_setup import admin_exists
 
 HISTORY_PAGE_SIZE = 30
-
-
-def last_backup_at() -> datetime | None:
-    from backups.models import BackupArchive
-
-    newest = BackupArchive.objects.filter(safety=False).order_by("-created_at").first()
-    return newest.created_at if newest else None
 
 
 @login_not_required
@@ -98,23 +89,12 @@ def home(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     if scope is not None and not scope.superadmin:
         return redirect("accounts:mailbox-list")  # a domain admin's work starts with their mailboxes
-    container, container_error, memory = None, "", None
-    mailserver = get_mailserver()
-    try:
-        container = mailserver.status()
-        if container.running:
-            memory = mailserver.memory()
-    except DockerUnavailable as exc:
-        container_error = str(exc)
     context = {
-        "container": container,
-        "container_error": container_error,
-        "memory": memory,
+        "overview": overview.server_overview(),
         "pending": services.pending_summary(),
-        "history": services.history_current(limit=8),
-        "jobs": JobRun.objects.all()[:5],
+        "history": services.history_current(limit=6),
+        "jobs": JobRun.objects.exclude(kind="confirm")[:5],
         "needs_first_mailbox": services.needs_first_mailbox(),
-        "last_backup": last_backup_at(),
     }
     return render(request, "dms_admin/home.html", context)
 
@@ -189,11 +169,24 @@ def apply_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             run = services.apply_start(actor=Actor.from_request(request))
-        except (JobConflict, DockerUnavailable) as exc:
+        except JobConflict as exc:
             messages.error(request, f"Not applied: {exc}")
+            return redirect("apply")
+        except DockerUnavailable as exc:
+            feedback.failure(request, "Not applied:", exc)
             return redirect("apply")
         return redirect("job-detail", run_id=run.id)
     return render(request, "dms_admin/apply.html", {"pending": services.pending_summary()})
+
+
+@login_not_required  # mail users watch their own change too; may_watch checks the session
+@require_GET
+def apply_status(request: HttpRequest, run_id: str) -> HttpResponse:
+    """The in-place status of a saved change's confirmation job (polled by htmx)."""
+    if not feedback.may_watch(request, str(run_id)):
+        raise Http404("No such change to watch.")
+    run = get_object_or_404(JobRun, pk=run_id, kind="confirm")
+    return render(request, "dms_admin/_apply_status.html", feedback.watch_context(run))
 
 
 @require_GET

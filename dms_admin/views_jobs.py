@@ -17,14 +17,20 @@ from dms_admin.jobqueue import JobConflict, job_retry, job_stop
 from dms_admin.models import JobRun
 from dms_admin.roles import require_superadmin, visible_jobs
 
+CONFIRM_KIND = "confirm"
+
 
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
     runs = visible_jobs(request.user)
     kinds = runs.order_by("kind").values_list("kind", flat=True).distinct()
     kind, state = request.GET.get("kind", ""), request.GET.get("status", "")
-    if kind:
+    if kind == "all":
+        pass
+    elif kind:
         runs = runs.filter(kind=kind)
+    else:  # one per saved change: hidden unless asked for (a failed one raises the banner)
+        runs = runs.exclude(kind=CONFIRM_KIND)
     if state:
         runs = runs.filter(status=state)
     page = Paginator(runs, 50).get_page(request.GET.get("page"))

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dms_admin import fail2ban, health, logs, logscan, updates
+from dms_admin import fail2ban, feedback, health, logs, logscan, updates
 from dms_admin.audit import Actor
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import Conflict, FieldError
@@ -90,8 +90,11 @@ def _fail2ban_act(request: HttpRequest, action: str, act: Callable[..., str], fo
             return redirect("fail2ban-list")
         except FieldError as exc:
             form.add_error("ip", exc.message)
-        except (Conflict, fail2ban.Fail2banError, DockerUnavailable) as exc:
+        except (Conflict, fail2ban.Fail2banError) as exc:
             messages.error(request, getattr(exc, "message", str(exc)))
+            return redirect("fail2ban-list")
+        except DockerUnavailable as exc:
+            feedback.failure(request, "Not done:", exc)
             return redirect("fail2ban-list")
     return render(request, "dms_admin/fail2ban_confirm.html", {"form": form, "action": action})
 
@@ -113,7 +116,10 @@ def update_start(request: HttpRequest) -> HttpResponse:
         return render(request, "dms_admin/updates_confirm.html", {"image": image})
     try:
         run = updates.update_start(image=image, actor=Actor.from_request(request))
-    except (FieldError, JobConflict, DockerUnavailable) as exc:
+    except (FieldError, JobConflict) as exc:
         messages.error(request, getattr(exc, "message", str(exc)))
+        return redirect("updates")
+    except DockerUnavailable as exc:
+        feedback.failure(request, "The update did not start:", exc)
         return redirect("updates")
     return redirect("job-detail", run_id=run.id)

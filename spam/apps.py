@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class SpamConfig(AppConfig):
     name = "spam"
     verbose_name = "Spam filtering and training"
+
+    def ready(self) -> None:
+        from dms_admin.health import register_checks
+        from spam import health as spam_health
+
+        register_checks("spam", spam_health.checks)

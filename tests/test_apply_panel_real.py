@@ -49,7 +49,7 @@ def test_the_apply_flow_in_chromium(browser_page, live_server, superadmin, confi
     sign_in(page, live_server.url + "/settings/")
     page.select_option("#s-LOG_LEVEL", "debug")
     page.click("button:has-text('Save settings')")
-    page.wait_for_selector(".banner.warn:has-text('1 change pending')")
+    page.wait_for_selector(".banner.warn:has-text('1 file changed but not in use yet')")
     page.click(".banner a:has-text('Review and apply')")
     page.wait_for_selector("text=re-created")
     page.click("button:has-text('Apply now')")

@@ -85,23 +85,45 @@ def test_clock_differences_and_time_zones(settings) -> None:  # type: ignore[no-
     assert zone.status == health.WARN and "UTC+02:00" in zone.message and "/etc/localtime" in zone.fix
 
 
+def _archive(at):  # type: ignore[no-untyped-def]
+    from backups.models import BackupArchive, BackupPolicy
+
+    policy, _ = BackupPolicy.objects.get_or_create(name="nightly", defaults={"destination": "/backups/nightly"})
+    return BackupArchive.objects.create(policy=policy, path=f"/backups/nightly/{at:%s}.tar.gz", created_at=at)
+
+
+def _age_checks() -> dict[str, health.Check]:
+    from backups.health import checks as backup_checks
+    from spam.health import checks as training_checks
+
+    return {c.id: c for c in backup_checks() + training_checks()}
+
+
 def test_backup_and_training_ages_say_never_then_the_age_and_a_failure() -> None:
-    checks = {c.id: c for c in health.job_age_checks(timezone.now())}
-    assert checks["backup"].message == "never" and checks["backup"].status == health.WARN
-    assert checks["training"].message == "never"
+    checks = _age_checks()
+    assert checks["backup"].message.startswith("never") and checks["backup"].status == health.WARN
+    assert "No backup schedule" in checks["backup"].message
+    assert checks["training"].message.startswith("never")
     finished = timezone.now() - timedelta(hours=3)
     JobRun.objects.create(kind="backup", status="succeeded", finished_at=finished, created_at=finished)
+    _archive(finished)
     JobRun.objects.create(kind="spam-train", status="succeeded", finished_at=finished, created_at=finished)
-    checks = {c.id: c for c in health.job_age_checks(timezone.now())}
-    assert checks["backup"].ok and checks["backup"].message == "3\xa0hours ago"
-    assert checks["training"].ok and checks["training"].message == "3\xa0hours ago"
+    checks = _age_checks()
+    # The policy has a schedule: the line says when the next backup runs.
+    assert checks["backup"].ok and checks["backup"].message.startswith("3\xa0hours ago")
+    assert "Next backup: " in checks["backup"].message and "No training schedule" in checks["training"].message
+    assert checks["training"].ok and checks["training"].message.startswith("3\xa0hours ago")
     JobRun.objects.create(kind="backup", status="failed", error="Traceback…\nOSError: disk full")
-    backup = next(c for c in health.job_age_checks(timezone.now()) if c.id == "backup")
+    backup = _age_checks()["backup"]
     assert backup.status == health.WARN and "disk full" in backup.message and "3\xa0hours ago" in backup.message
     JobRun.objects.filter(kind="backup").delete()
+    from backups.models import BackupArchive
+
+    BackupArchive.objects.all().delete()
     old = timezone.now() - timedelta(days=20)
     JobRun.objects.create(kind="backup", status="succeeded", finished_at=old, created_at=old)
-    backup = next(c for c in health.job_age_checks(timezone.now()) if c.id == "backup")
+    _archive(old)
+    backup = _age_checks()["backup"]
     assert backup.status == health.WARN and "older than 8 days" in backup.message
 
 
@@ -235,7 +257,7 @@ def test_engine_unreachable_the_page_renders_the_unreachable_state(settings, adm
     assert 'id="check-config"' in html  # the dashboard's own checks still run
     body = api_client().get("/api/v1/health/").json()
     assert body["reachable"] is False and body["ok"] is False
-    assert body["checks"][0]["id"] == "container" and "unreachable" in body["checks"][0]["message"]
+    assert body["checks"][0]["id"] == "container" and "cannot be reached" in body["checks"][0]["message"]
 
 
 def test_health_needs_a_login(client) -> None:  # type: ignore[no-untyped-def]

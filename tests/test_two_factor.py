@@ -204,7 +204,8 @@ def test_enrol_then_sign_in_with_a_code_in_a_browser(browser_page, live_server, 
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     sign_in(page, live_server.url + "/login/")
     page.wait_for_selector("h1:has-text('Mail server')")
-    page.click("nav >> text=2FA")
+    page.click(".account-menu summary")
+    page.click("text=Two-factor sign-in")
     page.wait_for_selector("h1:has-text('Set up two-factor sign-in')")
     assert page.locator("#qr svg").bounding_box()["width"] >= 150  # type: ignore[index]
     secret = page.inner_text("#totp-secret").replace(" ", "")
@@ -213,7 +214,8 @@ def test_enrol_then_sign_in_with_a_code_in_a_browser(browser_page, live_server, 
     page.wait_for_selector("#recovery-codes")
     assert page.locator("#recovery-codes li").count() == 10
 
-    page.click("button:has-text('Sign out')")
+    page.click(".account-menu summary")
+    page.click("button.link:text-is('Sign out')")
     page.wait_for_selector("#id_username")
     page.fill("#id_username", "admin")
     page.fill("#id_password", ADMIN_PASSWORD)

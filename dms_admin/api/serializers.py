@@ -48,7 +48,7 @@ def change_payload(result: ChangeResult, outcome: ChangeOutcome | None) -> dict[
 
     if outcome is None:
         return {"dry_run": True, "diff": result.diff, "apply": plan(result.files, created=result.created).action.label}
-    return {"change": outcome.as_dict()}
+    return {"change": outcome.as_dict(), "apply": outcome.apply_dict()}
 
 
 def is_dry_run(request: Any) -> bool:
