@@ -536,6 +536,11 @@ class ConfigStore:
         args = ["log", f"--max-count={limit}", f"--skip={offset}", "--name-only", _LOG_FORMAT, *query.git_args()]
         return _parse_log(self._git(*args, *_paths(query)).stdout)
 
+    def tracked_files(self) -> list[str]:
+        """The files the newest commit holds (cached per commit: cheap)."""
+        self._ensure_repo()
+        return list(self._head_files())
+
     def count(self, query: HistoryQuery | None = None) -> int:
         self._ensure_repo()
         if not self._has_commits():

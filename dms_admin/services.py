@@ -344,4 +344,6 @@ def _history_date(name: str, value: str) -> datetime | None:
         raise FieldError(name, f"{name} must be a date like 2025-01-31 or a time like 2025-01-31T14:00.") from None
     if parsed.tzinfo is None:
         parsed = timezone.make_aware(parsed)
+    if not 0 <= parsed.timestamp() < 4102444800:  # git reads dates from 1970 to 2099
+        raise FieldError(name, f"{name} must be between 1970 and 2099.")
     return parsed

@@ -321,7 +321,7 @@ def test_history_filters_by_date(store: ConfigStore) -> None:
 
     sha = add_line(store, "a@example.test user@example.test", "Create alias a@example.test")
     at = store.commit(sha).at
-    assert [c.sha for c in store.history(query=HistoryQuery(after=at))][0] == sha
+    assert next(c.sha for c in store.history(query=HistoryQuery(after=at))) == sha
     assert sha not in [c.sha for c in store.history(query=HistoryQuery(before=at))]
-    assert [c.sha for c in store.history(query=HistoryQuery(before=at + timedelta(seconds=1)))][0] == sha
+    assert next(c.sha for c in store.history(query=HistoryQuery(before=at + timedelta(seconds=1)))) == sha
     assert store.history(query=HistoryQuery(after=at + timedelta(seconds=1))) == []
