@@ -289,3 +289,16 @@ def test_the_schema_documents_restore_file_and_the_409(admin_client) -> None:  #
     assert "404" in restore["responses"]
     params = {p["name"] for p in schema["paths"]["/api/v1/history/"]["get"]["parameters"]}
     assert {"author", "file", "action", "search", "after", "before"} <= params
+
+
+def test_restore_file_while_another_write_holds_the_lock_is_503(store: ConfigStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from dms_admin import configstore
+
+    first = store.write(VIRTUAL, f"{A} user@example.test\n", actor="alice", message="Only A").sha or ""
+
+    def busy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise configstore.ConfigLockTimeout("Another change to the mail configuration is in progress.")
+
+    monkeypatch.setattr(configstore.ConfigStore, "restore_file", busy)
+    answer = bearer().post(f"/api/v1/history/{first}/restore-file/", {"path": VIRTUAL}, format="json")
+    assert answer.status_code == 503 and "in progress" in answer.json()["error"]

@@ -32,7 +32,7 @@ from dms_admin.api.serializers import (
     rollback_conflict_response,
 )
 from dms_admin.audit import audit_csv, audit_filter
-from dms_admin.configstore import ConfigStoreError, HistoryNotFound, RollbackConflict, get_store
+from dms_admin.configstore import ConfigLockTimeout, ConfigStoreError, HistoryNotFound, RollbackConflict, get_store
 from dms_admin.dms import get_mailserver
 from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry, JobRun
@@ -140,6 +140,8 @@ def history_restore_file(request: Request, sha: str) -> Response:
         )
     except HistoryNotFound as exc:
         return error_response(str(exc), status.HTTP_404_NOT_FOUND)
+    except ConfigLockTimeout:
+        raise  # 503, as for every write
     except ConfigStoreError as exc:
         raise FieldError("path", str(exc)) from None
     return Response(
