@@ -22,6 +22,7 @@ import fnmatch
 import functools
 import hashlib
 import logging
+import math
 import os
 import re
 import struct
@@ -38,6 +39,7 @@ import pygit2
 
 from dms_admin.background import background
 from dms_admin.redact import REDACTED_FILES, redact_env_text, unredact_env_text
+from dms_admin.revert import FileConflict, RevertConflict, revert_file
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ META_DIR = ".dms-admin"
 TEMP_PREFIX = ".dms-admin-tmp-"
 EXTERNAL_AUTHOR = "external"
 SYSTEM_AUTHOR = "dms-admin"
+ADOPTED_MESSAGE = "Adopted the existing configuration"
 DMS_CHANGE_LOCK = "check-for-changes.sh.lock"
 # The mail container must not see half a file under rspamd/: its whole tree is watched (spec §2.4).
 STAGE_OUTSIDE = ("rspamd/",)
@@ -73,6 +76,48 @@ class ConfigLockTimeout(ConfigStoreError):
     pass
 
 
+class HistoryNotFound(ConfigStoreError):
+    """No such commit in the history, or no such file in that commit."""
+
+
+class RollbackConflict(ConfigStoreError):
+    """A later change touched the lines a rollback would undo; `conflicts` says which."""
+
+    def __init__(self, conflicts: list[FileConflict]) -> None:
+        lines = "; ".join(c.summary() for c in conflicts)
+        super().__init__(f"Not rolled back: a later change touched the same lines ({lines}).")
+        self.conflicts = conflicts
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryQuery:
+    """Filters of the history list; empty strings and None filter nothing."""
+
+    author: str = ""  # part of the author's name, any case
+    path: str = ""  # a file (or folder) the commit changed
+    action: str = ""  # the start of the message: "Create alias", "Roll back", "External change"
+    search: str = ""  # part of the message, any case
+    after: datetime | None = None  # at or after
+    before: datetime | None = None  # strictly before
+
+    def git_args(self) -> list[str]:
+        args = ["--regexp-ignore-case"]
+        if self.author:
+            # git matches "name <email>", and every email ends in @dms-admin: look in the name only.
+            args.append(f"--author=^[^<]*{_bre_escape(self.author)}")
+        if self.action or self.search:
+            args.append("--all-match")
+        if self.action:
+            args.append(f"--grep=^{_bre_escape(self.action)}")
+        if self.search:
+            args.append(f"--grep={_bre_escape(self.search)}")
+        if self.after:
+            args.append(f"--since=@{int(self.after.timestamp())}")
+        if self.before:  # --until is inclusive, to the second
+            args.append(f"--until=@{math.ceil(self.before.timestamp()) - 1}")
+        return args
+
+
 @dataclasses.dataclass(frozen=True)
 class Commit:
     sha: str
@@ -80,6 +125,12 @@ class Commit:
     message: str
     at: datetime
     files: tuple[str, ...]
+    parent: str | None = None  # None for the first commit of the history
+
+    @property
+    def is_adoption(self) -> bool:
+        """The first commit, which took the folder as dms-admin found it."""
+        return self.parent is None and self.author == SYSTEM_AUTHOR and self.message == ADOPTED_MESSAGE
 
     @property
     def short(self) -> str:
@@ -315,26 +366,69 @@ class ConfigStore:
             if not drift:
                 return None
             first = self._repo.head_is_unborn
-            message = "Adopted the existing configuration" if first else "External change (made outside dms-admin)"
+            message = ADOPTED_MESSAGE if first else "External change (made outside dms-admin)"
             return self._commit(drift, author=SYSTEM_AUTHOR if first else EXTERNAL_AUTHOR, message=message)
 
     def rollback(self, sha: str, *, actor: str, dry_run: bool = False) -> ChangeResult:
-        """Return the files `sha` changed to their content just before it, as a new commit."""
+        """Undo the lines `sha` changed in the files as they are now (a new commit), as `git revert`.
+
+        Later changes to other lines stay; if a later change touched the same lines, nothing is
+        written and RollbackConflict lists them.
+        """
         commit = self.commit(sha)
-        parents = [str(p) for p in self._repo[commit.sha].peel(pygit2.Commit).parent_ids]
-        if not parents:
-            raise ConfigStoreError("The first commit adopted the folder as it was; there is nothing before it.")
+        if commit.is_adoption:
+            raise ConfigStoreError(
+                "This is where dms-admin adopted the config folder as it found it: undoing it would empty the "
+                "folder. Roll back a later change, or restore one file as of a version, instead."
+            )
+        conflicts: list[FileConflict] = []
         with self.change(actor=actor, message=f"Roll back {commit.short}: {commit.subject}", dry_run=dry_run) as change:
             for rel in commit.files:
-                old = self._blob(parents[0], rel)
-                if old is not None and PurePosixPath(rel).name in REDACTED_FILES:
-                    old = unredact_env_text(old.decode(), change.read(rel)).encode()
-                if old is None:
+                if is_ignored(rel):
+                    continue  # never committed; a file matching a newer secret pattern stays as it is
+                live = change.read_bytes(rel)
+                ours = None if live is None else _history_content(rel, live)
+                theirs = self._blob(commit.parent, rel) if commit.parent else None
+                try:
+                    merged = revert_file(rel, base=self._blob(commit.sha, rel), ours=ours, theirs=theirs)
+                except RevertConflict as conflict:
+                    conflicts += conflict.conflicts
+                    continue
+                if merged == ours:
+                    continue
+                if merged is None:
                     change.delete(rel)
                 else:
-                    change.write_bytes(rel, old)
+                    change.write_bytes(rel, _live_content(rel, merged, live))
+            if conflicts:
+                raise RollbackConflict(conflicts)  # inside the block: nothing is written
         assert change.result is not None
         return change.result
+
+    def restore_file(
+        self, sha: str, rel: str, *, actor: str, dry_run: bool = False
+    ) -> tuple[ChangeResult, list[Commit]]:
+        """Put one file back as it was right after `sha`; also the later changes to it this undoes."""
+        commit = self.commit(sha)
+        rel = clean_relpath(rel)
+        if rel not in commit.files:
+            raise HistoryNotFound(f"{rel} is not one of the files change {commit.short} made.")
+        content = self._blob(commit.sha, rel)
+        with self.change(actor=actor, message=f"Restore {rel} as of {commit.short}", dry_run=dry_run) as change:
+            undone = self.changes_since(commit.sha, rel)  # under the lock: what this write undoes
+            if content is None:
+                change.delete(rel)  # that change deleted it: as of then, there was no such file
+            else:
+                change.write_bytes(rel, _live_content(rel, content, change.read_bytes(rel)))
+        assert change.result is not None
+        return change.result, undone
+
+    def changes_since(self, sha: str, rel: str) -> list[Commit]:
+        """The commits after `sha` that changed `rel`, newest first."""
+        commit = self.commit(sha)
+        return _parse_log(
+            self._git("log", "--name-only", _LOG_FORMAT, f"{commit.sha}..HEAD", "--", clean_relpath(rel)).stdout
+        )
 
     def _apply(self, change: Change, *, actor: str, message: str, dry_run: bool) -> ChangeResult:
         staged, contents = change._staged, []
@@ -432,29 +526,36 @@ class ConfigStore:
 
     # ---- history -------------------------------------------------------------------------
 
-    def history(self, *, limit: int = 50, offset: int = 0, path: str | None = None) -> list[Commit]:
+    def history(
+        self, *, limit: int = 50, offset: int = 0, path: str | None = None, query: HistoryQuery | None = None
+    ) -> list[Commit]:
         self._ensure_repo()
         if not self._has_commits():
             return []
-        args = ["log", f"--max-count={limit}", f"--skip={offset}", "--name-only", _LOG_FORMAT]
-        if path:
-            args += ["--", clean_relpath(path)]
-        return _parse_log(self._git(*args).stdout)
+        query = query or HistoryQuery(path=path or "")
+        args = ["log", f"--max-count={limit}", f"--skip={offset}", "--name-only", _LOG_FORMAT, *query.git_args()]
+        return _parse_log(self._git(*args, *_paths(query)).stdout)
 
-    def count(self) -> int:
+    def tracked_files(self) -> list[str]:
+        """The files the newest commit holds (cached per commit: cheap)."""
+        self._ensure_repo()
+        return list(self._head_files())
+
+    def count(self, query: HistoryQuery | None = None) -> int:
         self._ensure_repo()
         if not self._has_commits():
             return 0
-        return int(self._git("rev-list", "--count", "HEAD").stdout.strip())
+        query = query or HistoryQuery()
+        return int(self._git("rev-list", "--count", *query.git_args(), "HEAD", *_paths(query)).stdout.strip())
 
     def commit(self, sha: str) -> Commit:
         self._ensure_repo()
         if not re.fullmatch(r"[0-9a-f]{4,40}", sha):
-            raise ConfigStoreError("That is not a commit id.")
+            raise HistoryNotFound("That is not a commit id.")
         result = self._git("log", "-1", "--name-only", _LOG_FORMAT, sha, "--", check=False)
         commits = _parse_log(result.stdout) if result.returncode == 0 else []
         if not commits:
-            raise ConfigStoreError(f"No change {sha} in the history.")
+            raise HistoryNotFound(f"No change {sha} in the history.")
         return commits[0]
 
     def diff(self, sha: str) -> str:
@@ -650,6 +751,24 @@ class ConfigStore:
         return result
 
 
+def _live_content(rel: str, content: bytes, live: bytes | None) -> bytes:
+    """History's bytes of a file made live: redacted secrets of mailserver.env take the live values."""
+    if PurePosixPath(rel).name not in REDACTED_FILES:
+        return content
+    current = (live or b"").decode("utf-8", errors="surrogateescape")
+    text = unredact_env_text(content.decode("utf-8", errors="surrogateescape"), current)
+    return text.encode("utf-8", errors="surrogateescape")
+
+
+def _bre_escape(text: str) -> str:
+    """`text` as a literal in git's (POSIX basic) regular expressions."""
+    return re.sub(r"([.\[\]\\*^$])", r"\\\1", text)
+
+
+def _paths(query: HistoryQuery) -> list[str]:
+    return ["--", clean_relpath(query.path)] if query.path else []
+
+
 def _history_content(rel: str, data: bytes) -> bytes:
     """What history keeps of a file: the bytes, with secret values of mailserver.env redacted."""
     if PurePosixPath(rel).name in REDACTED_FILES:
@@ -710,13 +829,13 @@ def _update_tree(
     return builder.write()
 
 
-_LOG_FORMAT = "--format=%x1e%H%x1f%an%x1f%aI%x1f%B%x1f"
+_LOG_FORMAT = "--format=%x1e%H%x1f%P%x1f%an%x1f%aI%x1f%B%x1f"
 
 
 def _parse_log(output: str) -> list[Commit]:
     commits = []
     for record in output.split("\x1e")[1:]:
-        sha, author, at, message, files = record.split("\x1f")
+        sha, parents, author, at, message, files = record.split("\x1f")
         commits.append(
             Commit(
                 sha=sha,
@@ -724,6 +843,7 @@ def _parse_log(output: str) -> list[Commit]:
                 message=message.strip(),
                 at=datetime.fromisoformat(at),
                 files=tuple(f for f in files.strip().splitlines() if f),
+                parent=parents.split()[0] if parents.strip() else None,
             )
         )
     return commits

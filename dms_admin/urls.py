@@ -22,6 +22,7 @@ urlpatterns = [
     path("history/", views.history_list, name="history-list"),
     path("history/<str:sha>/", views.history_detail, name="history-detail"),
     path("history/<str:sha>/rollback/", views.history_rollback, name="history-rollback"),
+    path("history/<str:sha>/restore-file/", views.history_restore_file, name="history-restore-file"),
     path("audit/", views.audit_list, name="audit-list"),
     path("admins/", views_admins.admin_list, name="admin-list"),
     path("admins/<int:pk>/delete/", views_admins.admin_delete, name="admin-delete"),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_not_required
@@ -12,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from dms_admin import feedback, overview, services
 from dms_admin.audit import Actor, audit_csv, audit_filter, audit_record, client_ip
-from dms_admin.configstore import ConfigStoreError, get_store
+from dms_admin.configstore import ConfigStoreError, HistoryNotFound, HistoryQuery, RollbackConflict, get_store
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import FieldError
 from dms_admin.forms import LoginForm
@@ -103,21 +105,37 @@ def home(request: HttpRequest) -> HttpResponse:
 def history_list(request: HttpRequest) -> HttpResponse:
     store = get_store()
     services.history_current(limit=0)
-    page = Paginator(_CountedHistory(store), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))  # type: ignore[arg-type,var-annotated]
-    return render(request, "dms_admin/history_list.html", {"page": page})
+    try:
+        query = services.history_query(request.GET.dict())
+    except FieldError as error:
+        messages.error(request, error.message)
+        query = HistoryQuery()
+    page = Paginator(_CountedHistory(store, query), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))  # type: ignore[arg-type,var-annotated]
+    filters = {name: request.GET.get(name, "") for name in services.HISTORY_FILTERS}
+    context = {
+        "page": page, "filters": filters, "filtered": any(filters.values()),
+        "filter_query": urlencode({k: v for k, v in filters.items() if v}),
+        "known_files": sorted(store.tracked_files()), "actions": HISTORY_ACTIONS,
+    }  # fmt: skip
+    return render(request, "dms_admin/history_list.html", context)
+
+
+# Suggestions for the action filter: how the dashboard's messages start.
+HISTORY_ACTIONS = ("Create", "Change", "Delete", "Roll back", "Restore", "External change", "Adopted",
+                   "Relay", "Restrict", "Lift", "Spam", "Fix deprecated", "Revert")  # fmt: skip
 
 
 class _CountedHistory:
     """Lets Django's Paginator page through git history without loading all of it."""
 
-    def __init__(self, store):  # type: ignore[no-untyped-def]
-        self.store = store
+    def __init__(self, store, query):  # type: ignore[no-untyped-def]
+        self.store, self.query = store, query
 
     def count(self) -> int:
-        return self.store.count()
+        return self.store.count(self.query)
 
     def __getitem__(self, item: slice):  # type: ignore[no-untyped-def]
-        return self.store.history(limit=item.stop - item.start, offset=item.start)
+        return self.store.history(limit=item.stop - item.start, offset=item.start, query=self.query)
 
 
 @require_GET
@@ -135,17 +153,46 @@ def history_rollback(request: HttpRequest, sha: str) -> HttpResponse:
     actor = Actor.from_request(request)
     try:
         commit = get_store().commit(sha)
-        if request.method == "GET":
-            preview, _ = services.history_rollback(sha=sha, actor=actor, dry_run=True)
-            return render(request, "dms_admin/history_rollback.html", {"commit": commit, "preview": preview})
+    except HistoryNotFound as exc:
+        raise Http404(str(exc)) from exc
+    context: dict[str, object] = {"commit": commit}
+    posted = request.method == "POST"
+    try:
+        if not posted:
+            context["preview"], _ = services.history_rollback(sha=sha, actor=actor, dry_run=True)
+            return render(request, "dms_admin/history_rollback.html", context)
         result, outcome = services.history_rollback(sha=sha, actor=actor)
+    except RollbackConflict as conflict:
+        context["conflicts"] = conflict.conflicts
+        return render(request, "dms_admin/history_rollback.html", context, status=409 if posted else 200)
     except ConfigStoreError as exc:
-        messages.error(request, str(exc))
-        return redirect("history-list")
+        context["refused"] = str(exc)
+        return render(request, "dms_admin/history_rollback.html", context, status=400 if posted else 200)
     if not result.changed:
-        messages.info(request, "Nothing to roll back: the files are already as they were before that change.")
-    elif outcome:
-        messages.success(request, f"Rolled back {commit.short}. {outcome.message}")
+        messages.info(request, "Nothing to roll back: the lines of that change are already as they were before it.")
+    else:
+        feedback.change_message(request, f"Rolled back {commit.short}.", outcome)
+    return redirect("history-list")
+
+
+@require_http_methods(["GET", "POST"])
+def history_restore_file(request: HttpRequest, sha: str) -> HttpResponse:
+    path = (request.POST if request.method == "POST" else request.GET).get("path", "")
+    try:
+        restore = services.history_restore_file(
+            sha=sha, path=path, actor=Actor.from_request(request), dry_run=request.method == "GET"
+        )
+    except HistoryNotFound as exc:
+        raise Http404(str(exc)) from exc
+    except ConfigStoreError as exc:
+        return render(request, "dms_admin/history_restore.html", {"refused": str(exc), "sha": sha}, status=400)
+    if request.method == "GET":
+        context = {"commit": get_store().commit(sha), "path": path, "restore": restore}
+        return render(request, "dms_admin/history_restore.html", context)
+    if not restore.result.changed:
+        messages.info(request, f"Nothing to restore: {path} is already as it was then.")
+    else:
+        feedback.change_message(request, f"Restored {path} as of {sha[:10]}.", restore.outcome)
     return redirect("history-list")
 
 

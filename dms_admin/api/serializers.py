@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.response import Response
 
-from dms_admin.configstore import ChangeResult
+from dms_admin.configstore import ChangeResult, RollbackConflict
 from dms_admin.models import JobRun
 from dms_admin.services import ChangeOutcome
 
@@ -40,6 +41,52 @@ class CommitSerializer(serializers.Serializer):
     message = serializers.CharField()
     files = serializers.ListField(child=serializers.CharField())
     at = serializers.DateTimeField()
+
+
+class ConflictLineSerializer(serializers.Serializer):
+    number = serializers.IntegerField(help_text="1-based line number (in the current file, or in the commit's)")
+    text = serializers.CharField(help_text="the line; secret values of mailserver.env redacted")
+
+
+class FileConflictSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    reason = serializers.CharField()
+    now = ConflictLineSerializer(many=True, help_text="the lines as they are now (empty: removed later)")
+    change = ConflictLineSerializer(many=True, help_text="the same lines as the commit left them")
+    more = serializers.IntegerField(help_text="lines of long regions not quoted")
+
+
+class RollbackConflictSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    conflicts = FileConflictSerializer(many=True)
+
+
+class RollbackResultSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.CharField())
+    change = ChangeSerializer(required=False)
+    dry_run = serializers.BooleanField(required=False)
+    diff = serializers.CharField(required=False)
+    apply = serializers.CharField(required=False)
+
+
+class RestoreFileResultSerializer(RollbackResultSerializer):
+    path = serializers.CharField()
+    undone = CommitSerializer(many=True, help_text="the later commits to this file that the restore undoes")
+
+
+def rollback_conflict_response(conflict: RollbackConflict) -> Response:
+    """409 in the API's error shape: one `fields` entry per file, and every line in `conflicts`."""
+    fields: dict[str, list[str]] = {}
+    for file in conflict.conflicts:
+        lines = [f"line {line.number}: {line.text}" for line in file.now] or [file.reason]
+        fields.setdefault(file.path, []).extend(lines)
+    body = {
+        "error": str(conflict),
+        "fields": fields,
+        "conflicts": FileConflictSerializer(conflict.conflicts, many=True).data,
+    }
+    return Response(body, status=status.HTTP_409_CONFLICT)
 
 
 def change_payload(result: ChangeResult, outcome: ChangeOutcome | None) -> dict[str, Any]:

@@ -28,6 +28,7 @@ urlpatterns = [
     path("history/", views.history_list, name="api-history-list"),
     path("history/<str:sha>/", views.history_detail, name="api-history-detail"),
     path("history/<str:sha>/rollback/", views.history_rollback, name="api-history-rollback"),
+    path("history/<str:sha>/restore-file/", views.history_restore_file, name="api-history-restore-file"),
     path("apply/", views.apply, name="api-apply"),
     path("settings/", views.settings_api, name="api-settings"),
     path("settings/validate/", views.settings_validate, name="api-settings-validate"),

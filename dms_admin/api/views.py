@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -22,12 +23,16 @@ from dms_admin.api.serializers import (
     AuditEntrySerializer,
     CommitSerializer,
     JobSerializer,
+    RestoreFileResultSerializer,
+    RollbackConflictSerializer,
+    RollbackResultSerializer,
     change_payload,
     is_dry_run,
     paginated,
+    rollback_conflict_response,
 )
 from dms_admin.audit import audit_csv, audit_filter
-from dms_admin.configstore import ConfigStoreError, get_store
+from dms_admin.configstore import ConfigLockTimeout, ConfigStoreError, HistoryNotFound, RollbackConflict, get_store
 from dms_admin.dms import get_mailserver
 from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry, JobRun
@@ -36,10 +41,20 @@ from dms_admin.roles import visible_jobs
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
 
+HISTORY_FILTERS = [
+    OpenApiParameter("author", str, description="Part of the author's name (token:NAME for API tokens), any case."),
+    OpenApiParameter("file", str, description="Only changes to this file (or folder) of the config folder."),
+    OpenApiParameter("action", str, description='How the message starts, any case: "Create alias", "Roll back".'),
+    OpenApiParameter("search", str, description="Part of the message, any case (a literal, not a pattern)."),
+    OpenApiParameter("after", str, description="At or after: a date (from the start of that day) or ISO 8601."),
+    OpenApiParameter("before", str, description="Strictly before: a date or ISO 8601 date and time."),
+]
+
+
 @extend_schema(
     responses=paginated(CommitSerializer, "PaginatedCommitList"),
     operation_id="history_list",
-    parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+    parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int), *HISTORY_FILTERS],
 )
 @api_view(["GET"])
 def history_list(request: Request) -> Response:
@@ -50,14 +65,17 @@ def history_list(request: Request) -> Response:
         size = min(500, max(1, int(request.query_params.get("page_size", 50))))
     except ValueError:
         return error_response("page and page_size must be whole numbers.", 400)
-    commits = store.history(limit=size, offset=(page - 1) * size)
-    count = store.count()
+    query = services.history_query(request.query_params.dict())  # FieldError: 400 with the field
+    commits = store.history(limit=size, offset=(page - 1) * size, query=query)
+    count = store.count(query)
     base = request.build_absolute_uri(request.path)
+    kept = urlencode({k: v for k, v in request.query_params.items() if k in services.HISTORY_FILTERS and v})
+    kept = f"&{kept}" if kept else ""
     return Response(
         {
             "count": count,
-            "next": f"{base}?page={page + 1}&page_size={size}" if page * size < count else None,
-            "previous": f"{base}?page={page - 1}&page_size={size}" if page > 1 else None,
+            "next": f"{base}?page={page + 1}&page_size={size}{kept}" if page * size < count else None,
+            "previous": f"{base}?page={page - 1}&page_size={size}{kept}" if page > 1 else None,
             "results": CommitSerializer(commits, many=True).data,
         }
     )
@@ -79,7 +97,14 @@ def history_detail(request: Request, sha: str) -> Response:
 @extend_schema(
     request=None,
     parameters=[DRY_RUN],
-    responses=inline_serializer("RollbackResult", {"files": serializers.ListField()}),
+    responses={200: RollbackResultSerializer, 409: RollbackConflictSerializer},
+    description=(
+        "Undoes only the lines this commit changed, in the files as they are now (a three-way revert, as "
+        "`git revert`); later changes stay. The rollback is a new commit by the caller. If a later change "
+        "touched the same lines nothing is written and the answer is 409 with `conflicts` (the lines now and "
+        "as the commit left them) and one `fields` entry per file. The first commit, which adopted the folder, "
+        "cannot be rolled back (400)."
+    ),
 )
 @api_view(["POST"])
 def history_rollback(request: Request, sha: str) -> Response:
@@ -87,8 +112,46 @@ def history_rollback(request: Request, sha: str) -> Response:
         get_store().commit(sha)
     except ConfigStoreError as exc:
         return error_response(str(exc), status.HTTP_404_NOT_FOUND)
-    result, outcome = services.history_rollback(sha=sha, actor=api_actor(request), dry_run=is_dry_run(request))
+    try:
+        result, outcome = services.history_rollback(sha=sha, actor=api_actor(request), dry_run=is_dry_run(request))
+    except RollbackConflict as conflict:
+        return rollback_conflict_response(conflict)
     return Response({"files": list(result.files), **change_payload(result, outcome)})
+
+
+@extend_schema(
+    request=inline_serializer("RestoreFile", {"path": serializers.CharField()}),
+    parameters=[DRY_RUN],
+    responses=RestoreFileResultSerializer,
+    description=(
+        "Puts one file back as it was right after this commit (`path` must be one of the commit's `files`; "
+        "400 for a path outside the config folder, 404 for one the commit did not change). Unlike a rollback "
+        "this undoes every later change to the file: `undone` lists them (newest first), also in a dry run."
+    ),
+)
+@api_view(["POST"])
+def history_restore_file(request: Request, sha: str) -> Response:
+    path = request.data.get("path") if isinstance(request.data, dict) else None
+    if not isinstance(path, str) or not path:
+        raise FieldError("path", 'Send {"path": "<a file of that commit>"}.')
+    try:
+        restore = services.history_restore_file(
+            sha=sha, path=path, actor=api_actor(request), dry_run=is_dry_run(request)
+        )
+    except HistoryNotFound as exc:
+        return error_response(str(exc), status.HTTP_404_NOT_FOUND)
+    except ConfigLockTimeout:
+        raise  # 503, as for every write
+    except ConfigStoreError as exc:
+        raise FieldError("path", str(exc)) from None
+    return Response(
+        {
+            "path": path,
+            "files": list(restore.result.files),
+            "undone": CommitSerializer(restore.undone, many=True).data,
+            **change_payload(restore.result, restore.outcome),
+        }
+    )
 
 
 @extend_schema(
