@@ -30,7 +30,7 @@ from dms_admin.audit import Actor, audit_record
 from dms_admin.configstore import get_store
 from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry
-from dms_admin.throttle import LOCKED_MESSAGE, login_failed, login_succeeded, login_throttled
+from dms_admin.throttle import login_failed, login_lock, login_succeeded
 
 SESSION_ADDRESS = "mail_user"
 SESSION_FINGERPRINT = "mail_user_fp"
@@ -118,15 +118,15 @@ def mail_login(*, address: str, password: str, ip: str | None) -> MailLogin:
     except FieldError:
         address, valid = address.strip().lower(), False
     key = f"mail:{address}"
-    if login_throttled(username=key, ip=ip):
-        return MailLogin(error=LOCKED_MESSAGE)
+    if lock := login_lock(username=key, ip=ip):
+        return MailLogin(error=lock.message)
     account = _account(address) if valid else None
     check = password_check(password, account.password_hash if account else _dummy_hash(settings.DMS_PASSWORD_ROUNDS))
     if account is None or check is not Check.OK:
         login_failed(username=key, ip=ip)
         wrong = account is None or check is Check.WRONG
         return MailLogin(error=WRONG_MESSAGE if wrong else UNSUPPORTED_MESSAGE)
-    login_succeeded(username=key)
+    login_succeeded(username=key, ip=ip)
     audit_record(actor=Actor(name=address, via=AuditEntry.Via.PANEL, ip=ip), action="self.login", object=address)
     return MailLogin(address=address, fingerprint=hash_fingerprint(account.password_hash))
 
@@ -167,8 +167,8 @@ def session_end(request: HttpRequest) -> None:
 def self_password_change(*, address: str, old_password: str, new_password: str, ip: str | None) -> services.Saved:
     """Only ever for the signed-in address; the old password is checked (and throttled) again."""
     key = f"mail:{address}"
-    if login_throttled(username=key, ip=ip):
-        raise FieldError("old_password", LOCKED_MESSAGE)
+    if lock := login_lock(username=key, ip=ip):
+        raise FieldError("old_password", lock.message)
     account = _account(address)
     if account is None or password_check(old_password, account.password_hash) is not Check.OK:
         login_failed(username=key, ip=ip)

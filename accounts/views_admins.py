@@ -16,10 +16,11 @@ from accounts.models import DomainAdmin
 from accounts.validation import normalize_domain
 from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import FieldError
+from dms_admin.forms import AdminUsernameField
 
 
 class DomainAdminForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = AdminUsernameField()
     password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     domains = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), help_text="The domains they manage, one per line."
@@ -35,8 +36,9 @@ class DomainAdminForm(forms.Form):
         return domains
 
     def clean_username(self) -> str:
-        name = self.cleaned_data["username"].strip()
-        if get_user_model().objects.filter(username=name).exists():
+        name = str(self.cleaned_data["username"])
+        # Case-blind: "Admin" beside "admin" would read as the same person in the history.
+        if get_user_model().objects.filter(username__iexact=name).exists():
             raise forms.ValidationError("That user name is taken.")
         return name
 

@@ -6,7 +6,10 @@ import contextvars
 import csv
 import dataclasses
 import datetime
+import functools
+import ipaddress
 import itertools
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +20,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +41,54 @@ SYSTEM = Actor(name="dms-admin", via=AuditEntry.Via.JOB)
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is whatever the client says unless a proxy we trust
-    # rewrites it, and gunicorn's forwarded_allow_ips already maps it into REMOTE_ADDR then.
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: REMOTE_ADDR, or behind our own TLS proxy what that proxy forwarded.
+
+    gunicorn leaves REMOTE_ADDR as the proxy's address. X-Forwarded-For is the client's word
+    except for the entries our proxies appended, so it counts only when the peer is one of
+    TRUSTED_PROXIES, and then the right-most entry that is not one of them is the client.
+    """
+    peer = request.META.get("REMOTE_ADDR") or None
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if not peer or not forwarded or not settings.BEHIND_TLS:
+        return peer
+    if not _trusted_proxy(peer):
+        _warn_untrusted_proxy(peer)
+        return peer
+    for hop in reversed(forwarded.split(",")):
+        try:
+            address = str(ipaddress.ip_address(hop.strip()))
+        except ValueError:
+            return peer  # not what a proxy writes: believe none of it
+        if not _trusted_proxy(address):
+            return address
+    return peer
+
+
+_warned: set[str] = set()
+
+
+def _warn_untrusted_proxy(peer: str) -> None:
+    # Behind a proxy missing from FORWARDED_ALLOW_IPS every client shares its address, and so its
+    # sign-in throttle: say so once per peer and process.
+    if peer not in _warned and len(_warned) < 16:
+        _warned.add(peer)
+        log.warning("X-Forwarded-For from %s ignored: add your reverse proxy to FORWARDED_ALLOW_IPS", peer)
+
+
+def _trusted_proxy(address: str) -> bool:
+    proxies = tuple(settings.TRUSTED_PROXIES)
+    if "*" in proxies:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _networks(proxies))
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(entry, strict=False) for entry in proxies if entry != "*"]
 
 
 def audit_filter(

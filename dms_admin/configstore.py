@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unicodedata
 import zlib
 from collections.abc import Iterator
 from datetime import datetime
@@ -670,7 +671,7 @@ class ConfigStore:
             return None  # the history already had these bytes
         name = _git_name(author)
         when = int(time.time())
-        signature = pygit2.Signature(name, f"{name}@dms-admin", when, 0)
+        signature = pygit2.Signature(name, f"{_git_email_local(name)}@dms-admin", when, 0)
         committer = pygit2.Signature("dms-admin", "dms-admin@dms-admin", when, 0)
         oid = repo.create_commit("HEAD", signature, committer, message, tree, [parent] if parent is not None else [])
         files = dict(self._head_files()) if parent is not None and self._head_cache[0] == str(parent) else None
@@ -850,8 +851,16 @@ def _parse_log(output: str) -> list[Commit]:
 
 
 def _git_name(actor: str) -> str:
-    name = re.sub(r"[<>\n\r\x00]", "", actor).strip()
+    # The actor comes from a username, token name or address: no control or format character
+    # (a newline would forge headers, \x1e/\x1f would split our log records), no <> of a
+    # "Name <email>", one line of single spaces.
+    kept = "".join(ch for ch in actor if unicodedata.category(ch)[0] != "C" and ch not in "<>")
+    name = " ".join(kept.split())[:200]
     return name or "unknown"
+
+
+def _git_email_local(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", name).strip(".-") or "unknown"
 
 
 def _git_env() -> dict[str, str]:

@@ -7,6 +7,7 @@ refuses to start without a SECRET_KEY.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -50,6 +51,17 @@ def envsecret(name: str, default: str = "") -> str:
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE={path} cannot be read: {exc}") from None
     return default
+
+
+def trusted_proxies(value: str) -> list[str]:
+    entries = [e.strip() for e in value.split(",") if e.strip()]
+    for entry in entries:
+        if entry != "*":
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ImproperlyConfigured(f"FORWARDED_ALLOW_IPS: {entry!r} is not an address or network") from None
+    return entries
 
 
 def database_from_url(url: str) -> dict[str, object]:
@@ -122,11 +134,16 @@ METRICS_TOKEN = envsecret("METRICS_TOKEN")
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-# Login throttling: this many failures per username or per IP within the window lock it out.
 # Audit rows of API reads and refused calls are kept this many days (changes are kept for good).
 AUDIT_API_CALL_DAYS = envint("AUDIT_API_CALL_DAYS", 90)
+# Sign-in throttling (dms_admin/throttle.py), per (username, client address): this many failures
+# within the window are free, then each further one holds that pair 2, 4, 8 … s, at most
+# LOGIN_LOCK_MAX. One address failing LOGIN_ADDRESS_MAX_FAILURES times across usernames is held
+# likewise. The window outlasts the cap, so a patient guesser stays at the cap.
 LOGIN_MAX_FAILURES = envint("LOGIN_MAX_FAILURES", 5)
-LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900)
+LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 3600)
+LOGIN_LOCK_MAX = envint("LOGIN_LOCK_MAX", 900)
+LOGIN_ADDRESS_MAX_FAILURES = envint("LOGIN_ADDRESS_MAX_FAILURES", 4 * LOGIN_MAX_FAILURES)
 # Every admin must sign in with a TOTP code too; those without one set it up at their next sign-in.
 REQUIRE_2FA = envbool("REQUIRE_2FA")
 
@@ -227,6 +244,10 @@ STORAGES = {
 
 # Cookies and headers: safe defaults; TLS-only cookies and HSTS when served behind TLS.
 BEHIND_TLS = envbool("BEHIND_TLS")
+# The reverse proxy's address(es) or networks: only from these, and only with BEHIND_TLS, is the
+# client address taken from X-Forwarded-For (dms_admin.audit.client_ip); "*" trusts any peer.
+# The same variable gunicorn reads for X-Forwarded-Proto.
+TRUSTED_PROXIES = trusted_proxies(env("FORWARDED_ALLOW_IPS", "127.0.0.1"))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600)
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -263,6 +284,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# The OpenAPI schema (/api/v1/schema/) and its docs page (/api/v1/docs/) need a panel session or
+# a token unless this is 1: the schema maps every endpoint, which is an attacker's to-do list.
+API_DOCS_PUBLIC = envbool("API_DOCS_PUBLIC")
 SPECTACULAR_SETTINGS = {
     "TITLE": "dms-admin API",
     "DESCRIPTION": "Manage a docker-mailserver: mailboxes, aliases, settings, history, jobs.",

@@ -3,7 +3,7 @@ and single-use recovery codes.
 
 The TOTP secret leaves the database only onto the enrolment page; recovery codes are shown once,
 as they are made, and kept as password hashes. Nothing here logs or audits a secret or a code.
-Wrong codes are counted by the login throttle under `2fa:<username>`.
+Wrong codes are counted by the login throttle under `2fa:<username>` and the client's address.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from django.utils import timezone
 from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import FieldError
 from dms_admin.models import RecoveryCode, TwoFactor
-from dms_admin.throttle import LOCKED_MESSAGE, login_failed, login_succeeded, login_throttled
+from dms_admin.throttle import login_failed, login_lock, login_succeeded
 
 ISSUER = "dms-admin"
 RECOVERY_CODE_COUNT = 10
@@ -122,8 +122,8 @@ def two_factor_enable(*, user: AbstractBaseUser, code: str, actor: Actor) -> lis
 def second_factor_verify(*, user: AbstractBaseUser, code: str, actor: Actor) -> Method:
     """Check a TOTP or recovery code of an enabled authenticator, throttled like passwords."""
     key = _throttle_key(user)
-    if login_throttled(username=key, ip=actor.ip):
-        raise FieldError("code", LOCKED_MESSAGE)
+    if lock := login_lock(username=key, ip=actor.ip):
+        raise FieldError("code", lock.message)
     two_factor = TwoFactor.objects.filter(user_id=user.pk, enabled=True).first()
     code = _normalize(code)
     method: Method | None = None
@@ -140,7 +140,7 @@ def second_factor_verify(*, user: AbstractBaseUser, code: str, actor: Actor) -> 
     if method is None:
         login_failed(username=key, ip=actor.ip)
         raise FieldError("code", BAD_CODE)
-    login_succeeded(username=key)
+    login_succeeded(username=key, ip=actor.ip)
     return method
 
 

@@ -21,7 +21,7 @@ from dms_admin.forms import LoginForm
 from dms_admin.jobqueue import JobConflict
 from dms_admin.models import AuditEntry, JobRun
 from dms_admin.roles import scope_of, visible_jobs
-from dms_admin.throttle import LOCKED_MESSAGE, login_failed, login_succeeded, login_throttled
+from dms_admin.throttle import login_failed, login_lock, login_succeeded
 from dms_admin.two_factor import second_step_needed
 from dms_admin.views_2fa import pending_login_start, safe_next
 from dms_admin.views_setup import admin_exists
@@ -38,15 +38,15 @@ def login_view(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.method == "POST" and form.is_valid():
         username, ip = form.cleaned_data["username"], client_ip(request)
-        if login_throttled(username=username, ip=ip):
-            form.add_error(None, LOCKED_MESSAGE)
+        if lock := login_lock(username=username, ip=ip):
+            form.add_error(None, lock.message)
         else:
             user = authenticate(request, username=username, password=form.cleaned_data["password"])
             if user is None:
                 login_failed(username=username, ip=ip)
                 form.add_error(None, "Wrong username or password.")
             else:
-                login_succeeded(username=username)
+                login_succeeded(username=username, ip=ip)
                 if second_step_needed(user=user):
                     pending_login_start(request, user, next_url)
                     return redirect("login-2fa")

@@ -13,10 +13,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from dms_admin.audit import Actor, audit_record
+from dms_admin.forms import AdminUsernameField
 
 
 class FirstAdminForm(forms.Form):
-    username = forms.CharField(max_length=150, initial="admin")
+    username = AdminUsernameField(initial="admin")
     password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     password2 = forms.CharField(
         label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})

@@ -16,7 +16,7 @@ from accounts.tokens import token_create
 from conftest import ADMIN_PASSWORD, sign_in
 from dms_admin.audit import Actor
 from dms_admin.models import AuditEntry, LoginFailure, RecoveryCode, TwoFactor
-from dms_admin.throttle import LOCKED_MESSAGE
+from dms_admin.throttle import LOCKED_PREFIX
 from dms_admin.two_factor import two_factor_enable, two_factor_pending
 
 pytestmark = pytest.mark.django_db
@@ -109,7 +109,7 @@ def test_wrong_codes_are_throttled_then_even_the_right_one_fails(client, enrolle
     for _ in range(3):
         assert b"That code is not valid." in client.post(reverse("login-2fa"), {"code": "123456"}).content
     locked = client.post(reverse("login-2fa"), {"code": next_code(secret)})
-    assert locked.status_code == 200 and LOCKED_MESSAGE.encode() in locked.content and not logged_in(client)
+    assert locked.status_code == 200 and LOCKED_PREFIX.encode() in locked.content and not logged_in(client)
     assert LoginFailure.objects.filter(username="2fa:admin").count() == 3
     # The window passes: the right code works again.
     LoginFailure.objects.update(at=timezone.now() - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW + 1))

@@ -1,8 +1,19 @@
-"""Every operation documents the API's one error shape for the status codes it may answer."""
+"""The OpenAPI schema: every operation documents the API's one error shape for the status codes
+it may answer; the schema and its docs page are served only to those who may use the API."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponseBase
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+
+from dms_admin.api.auth import ApiAccess
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -36,3 +47,32 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             for code, text in ERRORS.items():
                 responses.setdefault(code, {"description": text, "content": {"application/json": {"schema": ref}}})
     return result
+
+
+class DocsAccess(ApiAccess):
+    """The schema and its docs page: like any API read (a panel session or a token with an admin
+    role), unless API_DOCS_PUBLIC opens them to everyone."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(settings.API_DOCS_PUBLIC) or super().has_permission(request, view)
+
+
+class SchemaView(SpectacularAPIView):  # type: ignore[misc]
+    permission_classes = [DocsAccess]
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        # A refusal in the API's JSON error shape, not in the YAML the schema is served in.
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
+        response: HttpResponseBase = super().handle_exception(exc)
+        return response
+
+
+class DocsView(SpectacularSwaggerView):  # type: ignore[misc]
+    permission_classes = [DocsAccess]
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+            return redirect_to_login(self.request.get_full_path())  # a page for people: sign in first
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
+        response: HttpResponseBase = super().handle_exception(exc)
+        return response

@@ -1,14 +1,14 @@
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from accounts import api_domains, api_relays
 from dms_admin.api import views
 from dms_admin.api import views_ops as ops
+from dms_admin.api.schema import DocsView, SchemaView
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("schema/", SchemaView.as_view(), name="api-schema"),
+    path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("mailboxes/", accounts_api.mailbox_list, name="api-mailbox-list"),
     path("mailboxes/<str:address>/", accounts_api.mailbox_detail, name="api-mailbox-detail"),
     path("quotas/<str:address>/", accounts_api.quota_detail, name="api-quota-detail"),

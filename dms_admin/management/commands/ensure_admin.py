@@ -6,7 +6,10 @@ import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from dms_admin.forms import AdminUsernameField
 
 
 class Command(BaseCommand):
@@ -21,6 +24,10 @@ class Command(BaseCommand):
         if users.objects.filter(is_superuser=True).exists():
             self.stdout.write("An admin exists already; no new one created.")
             return
+        try:
+            username = AdminUsernameField().clean(username)
+        except ValidationError as error:
+            raise CommandError(f"Not a usable user name: {' '.join(error.messages)}") from None
         password = secrets.token_urlsafe(15)
         users.objects.create_superuser(username=username, email=email, password=password)
         self.stdout.write(self.style.SUCCESS(f"Created admin {username!r} with password: {password}"))
