@@ -9,7 +9,10 @@ Two deliberate differences from git's merge, because DMS's files hold one entry 
   git would refuse "create alias A, create alias B, roll back A" for that;
 - lines are compared without their line ending, so a later CRLF -> LF rewrite or a final
   newline added by a dashboard write does not turn every line into a conflict. Lines put back
-  take the current file's line ending.
+  take the current file's line ending;
+- a later edit that put other entries where removed ones were (other keys, e.g. "create B,
+  delete A" leaves B's line where A's was) counts as a deletion plus an insertion, so undoing
+  "create A" finds A gone already and keeps B. An edit that keeps an entry's key is an edit.
 """
 
 from __future__ import annotations
@@ -148,11 +151,37 @@ def _hunks(base: list[Line], other: list[Line], *, side: int) -> list[_Hunk]:
     while tail < len(a) - head and tail < len(b) - head and a[-1 - tail] == b[-1 - tail]:
         tail += 1
     matcher = difflib.SequenceMatcher(None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False)
-    return [
-        _Hunk(head + i1, head + i2, tuple(other[head + j1 : head + j2]), side)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-        if tag != "equal"
-    ]
+    hunks = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        old, new = base[head + i1 : head + i2], tuple(other[head + j1 : head + j2])
+        if tag == "replace" and side == 1 and _other_entries(old, new):
+            # Later edits that removed entries and added others at that place ("create B, delete A"
+            # leaves B where A was) are a deletion and an insertion, not an edit of A's line: a
+            # rollback that removes A again then finds it done and leaves B alone.
+            hunks += [_Hunk(head + i1, head + i2, (), side), _Hunk(head + i2, head + i2, new, side)]
+        else:
+            hunks.append(_Hunk(head + i1, head + i2, new, side))
+    return hunks
+
+
+def _entry_key(content: bytes) -> bytes | None:
+    """The key of a DMS table line (`key value`, `key|value`); None for a line without one."""
+    for separator in (b"|", b" ", b"\t"):
+        key, found, _ = content.strip().partition(separator)
+        if found and key:
+            return key.lower()
+    return None
+
+
+def _other_entries(old: list[Line], new: tuple[Line, ...]) -> bool:
+    """Whether `new` holds only other entries than `old` (no key in common, every line keyed)."""
+    old_keys = [_entry_key(content) for content, _ in old]
+    new_keys = [_entry_key(content) for content, _ in new]
+    if None in old_keys or None in new_keys:
+        return False  # comments, single words: treat as an edit (a conflict if it clashes)
+    return not set(old_keys) & set(new_keys)
 
 
 def _conflict(mine: _Hunk, undo: _Hunk) -> bool:

@@ -120,7 +120,7 @@ def test_binary_files_are_reverted_whole_or_refused() -> None:
 
 def test_long_regions_are_quoted_in_part() -> None:
     base = b"".join(b"line %d\n" % i for i in range(100))
-    ours = b"".join(b"changed %d\n" % i for i in range(100))
+    ours = b"".join(b"line %d changed\n" % i for i in range(100))
     file = conflict(base, ours, b"").conflicts[0]
     assert len(file.now) == 20 and file.more == 160
 
@@ -325,3 +325,19 @@ def test_history_filters_by_date(store: ConfigStore) -> None:
     assert sha not in [c.sha for c in store.history(query=HistoryQuery(before=at))]
     assert next(c.sha for c in store.history(query=HistoryQuery(before=at + timedelta(seconds=1)))) == sha
     assert store.history(query=HistoryQuery(after=at + timedelta(seconds=1))) == []
+
+
+def test_a_deletion_a_later_edit_already_made_is_no_conflict_and_keeps_what_replaced_it() -> None:
+    from dms_admin.revert import merge_lines
+
+    theirs = b"x@d.test u@d.test\n"
+    base = theirs + b"a@d.test u@d.test\n"  # the change added a
+    ours = theirs + b"b@d.test u@d.test\n"  # later: b added below a, then a deleted (difflib: a replaced by b)
+    assert merge_lines("f", base=base, ours=ours, theirs=theirs) == ours
+    # The replacement still holds the deleted line: the later edit changed it, a real conflict.
+    import pytest
+
+    from dms_admin.revert import RevertConflict
+
+    with pytest.raises(RevertConflict):
+        merge_lines("f", base=base, ours=theirs + b"a@d.test other@d.test\n", theirs=theirs)
