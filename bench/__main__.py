@@ -120,11 +120,11 @@ def bench_web_rss(requests_count: int = 300) -> None:
             session.post(
                 f"{base}/login/", data={"username": "admin", "password": password, "csrfmiddlewaretoken": token}
             )
-            times, lists = [], []
+            times, lists, homes = [], [], []
             for i in range(requests_count):
                 start = time.perf_counter()
                 response = session.get(f"{base}/" if i % 2 else f"{base}/history/")
-                times.append(time.perf_counter() - start)
+                (homes if i % 2 else times).append(time.perf_counter() - start)
                 assert response.status_code == 200
             for i in range(100):
                 start = time.perf_counter()
@@ -142,7 +142,11 @@ def bench_web_rss(requests_count: int = 300) -> None:
     print(f"web worker peak RSS after {requests_count + 100} page views: {peak / 1024:.1f} MiB [<= 150 MB]")
     print(f"  baseline same worker right after start:          {idle / 1024:.1f} MiB")
     print(
-        f"  page latency (home/history, engine unreachable): median {statistics.median(times) * 1000:.1f} ms,"
+        f"home at 10,000 mailboxes, engine unreachable ({len(homes)} views): median"
+        f" {statistics.median(homes) * 1000:.1f} ms, p95 {pct(homes, 0.95) * 1000:.1f} ms [p95 <= 150 ms]"
+    )
+    print(
+        f"  history page, engine unreachable: median {statistics.median(times) * 1000:.1f} ms,"
         f" p95 {pct(times, 0.95) * 1000:.1f} ms"
     )
 

@@ -1,8 +1,5 @@
 from django.contrib import admin
-from django.contrib.auth.decorators import login_not_required
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from accounts import views_admins
 from dms_admin import metrics, views, views_2fa, views_jobs, views_ops, views_settings, views_setup
@@ -17,7 +14,7 @@ urlpatterns = [
     path("welcome/", views_setup.first_run, name="first-run"),
     path("logout/", views.logout_view, name="logout"),
     path("healthz", views.healthz, name="healthz"),
-    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True))),
+    path("favicon.ico", views.favicon),
     path("metrics", metrics.metrics, name="metrics"),
     path("history/", views.history_list, name="history-list"),
     path("history/<str:sha>/", views.history_detail, name="history-detail"),

@@ -76,6 +76,18 @@ def sessions_end(*, user_id: int | None) -> int:
 
 @login_not_required
 @require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers and feed readers ask for /favicon.ico whatever the page links: send them the SVG.
+
+    Resolved per request: the hashed static name exists only after collectstatic.
+    """
+    from django.templatetags.static import static
+
+    return redirect(static("favicon.svg"), permanent=True)
+
+
+@login_not_required
+@require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """For the compose healthcheck: the process serves and its database answers."""
     try:

@@ -188,7 +188,7 @@ def test_health_of_the_real_container(admin_client, real) -> None:  # type: igno
     assert checks["clock"].ok, checks["clock"].message
     assert checks["memory"].ok and "Using" in checks["memory"].message
     assert checks["config"].ok and checks["logs"].ok
-    assert checks["backup"].message == "never" and checks["training"].message == "never"
+    assert checks["backup"].message.startswith("never") and checks["training"].message.startswith("never")
     print(f"health report: {elapsed:.2f} s")
     assert elapsed < 10, elapsed
 

@@ -181,7 +181,7 @@ def test_home_with_the_engine_down_is_red_names_the_engine_and_shows_no_raw_exce
     assert "The Docker engine cannot be reached" in verdict and "DOCKER_HOST" in verdict
     outside_details = re.sub(r"<details>.*?</details>", "", html, flags=re.S)
     assert "Connection aborted" not in outside_details and "FileNotFoundError" not in outside_details
-    assert "1 domain(s), 1 mailbox(es), 1 alias(es)." in html  # the files are read, engine or not
+    assert "1 domain, 1 mailbox, 1 alias." in html  # the files are read, engine or not
     assert 'href="/health/"' in html
 
 

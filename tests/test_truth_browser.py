@@ -97,7 +97,7 @@ def test_with_the_real_mail_container_a_create_ends_in_applied_and_home_shows_th
         li.get_attribute("data-service"): li.get_attribute("data-state") for li in page.locator("[data-service]").all()
     }
     assert states["Postfix"] == "up" and states["Dovecot"] == "up", states
-    assert "2 mailbox(es)" in page.locator("#home-mail-data").inner_text()
+    assert "2 mailboxes" in page.locator("#home-mail-data").inner_text()
     assert page.locator("#home-queue").inner_text().strip().endswith("Empty.")
     _shot(page, "home-real-1280")
     page.set_viewport_size({"width": 390, "height": 844})
