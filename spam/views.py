@@ -17,6 +17,7 @@ from accounts.forms import add_service_error
 from dms_admin.audit import Actor
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import FieldError
+from dms_admin.forms import settings_changes
 from dms_admin.jobqueue import JobConflict
 from spam import files, services
 from spam.forms import RulesForm, ScheduleForm
@@ -44,20 +45,26 @@ def _engine() -> str | None:
 @require_http_methods(["GET", "POST"])
 @admin_only
 def spam_settings(request: HttpRequest) -> HttpResponse:
+    rows, problems = services.spam_settings_read()
+    errors: dict[str, str] = {}
     if request.method == "POST":
+        _, errors = settings_changes(request.POST, rows)  # every bad field at once, before anything is written
         try:
-            updates, outcome = services.spam_settings_update(
-                posted=request.POST.dict(), actor=Actor.from_request(request)
-            )
+            if not errors:
+                updates, outcome = services.spam_settings_update(
+                    posted=request.POST.dict(), actor=Actor.from_request(request)
+                )
         except FieldError as error:
-            messages.error(request, f"Not saved: {error.message}")
-        else:
+            errors[error.field] = error.message
+        if not errors:
             text = f"Saved {', '.join(sorted(updates))}. {outcome.message}" if outcome else "Nothing changed."
             messages.success(request, text) if outcome else messages.info(request, text)
             return redirect("spam:settings")
-    rows, problems = services.spam_settings_read()
-    context = {"rows": rows, "problems": problems, "subdomains": services.subdomains_get(), "engine": _engine()}
-    return render(request, "spam/settings_edit.html", context, status=400 if request.method == "POST" else 200)
+    context = {
+        "rows": rows, "problems": problems, "subdomains": services.subdomains_get(), "engine": _engine(),
+        "errors": errors, "posted": request.POST,
+    }  # fmt: skip
+    return render(request, "spam/settings_edit.html", context, status=400 if errors else 200)
 
 
 @require_POST
