@@ -88,4 +88,3 @@ def validate_timezone(value: str) -> None:
         ZoneInfo(value or "")
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise forms.ValidationError("Not a known time zone, like Europe/Berlin or UTC.") from exc
-

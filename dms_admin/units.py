@@ -10,7 +10,7 @@ import re
 
 UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 _FACTORS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r" *(\d+(?:\.\d+)?) *([kmgt]?)(?:i?b)? *", re.IGNORECASE)  # fullmatch: no line breaks
 MAX_SIZE = 1024**5  # a petabyte: beyond any mail limit, and keeps the int small
 
 
@@ -39,7 +39,7 @@ def format_bytes(n: int | float | None) -> str:
 
 def parse_size(text: str) -> int:
     """Bytes for `50M`, `5G`, `512k`, `1.5 GB` or a bare byte count; ValueError otherwise."""
-    match = _SIZE.match(text or "")
+    match = _SIZE.fullmatch(text or "")
     if not match:
         raise ValueError(f"{text!r} is not a size: use a number of bytes or one with k, M, G or T, like 50M.")
     value = float(match[1]) * _FACTORS[match[2].lower()]

@@ -13,6 +13,7 @@ from dms_admin.errors import Conflict, FieldError
 from dms_admin.forms import BYTE_VARS, settings_changes
 from dms_admin.settings_service import Setting, dms_version, settings_fix, settings_read, settings_update
 
+
 def _sizes(rows: list[Setting]) -> dict[str, str]:
     """The byte values shown beside their fields, as `10240000 bytes = 9.8 MB`."""
     return {r.name: units.format_bytes(int(r.value)) for r in rows if r.name in BYTE_VARS and r.value.isdigit()}

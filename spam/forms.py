@@ -30,7 +30,9 @@ class ScheduleForm(forms.Form):
         initial="0 2 * * *", max_length=100, validators=[validate_cron],
         help_text="Five fields: minute hour day month weekday.",
     )  # fmt: skip
-    timezone = forms.CharField(initial="UTC", max_length=64, validators=[validate_timezone], help_text="Like Europe/Paris.")
+    timezone = forms.CharField(
+        initial="UTC", max_length=64, validators=[validate_timezone], help_text="Like Europe/Paris."
+    )
     enabled = forms.BooleanField(required=False, initial=True)
 
     @classmethod

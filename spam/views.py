@@ -149,6 +149,8 @@ def schedule_run(request: HttpRequest, schedule_id: int) -> HttpResponse:
     schedule = get_object_or_404(TrainingSchedule, pk=schedule_id)
     try:
         run = services.training_start(schedule=schedule, actor=Actor.from_request(request))
+    except services.TrainingNotStarted as error:  # recorded as a failed run: its page says why
+        return redirect("job-detail", run_id=error.run.id)
     except (JobConflict, DockerUnavailable) as error:
         messages.error(request, str(error))
         return redirect("spam:schedule-list")
