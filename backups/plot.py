@@ -68,10 +68,12 @@ def sizes_svg(points: list[tuple[datetime, int, float]]) -> str:
         line.append(f"{centre(i):.1f},{y_time(seconds):.1f}")
     parts.append(f'<polyline class="duration" fill="none" points="{" ".join(line)}"/>')
     parts += [f'<circle class="duration" cx="{pt.split(",")[0]}" cy="{pt.split(",")[1]}" r="3"/>' for pt in line]
-    for i, text in charts.x_labels([p[0] for p in points]):
-        parts.append(f'<text class="tick" x="{centre(i):.1f}" y="{HEIGHT - 22}" text-anchor="middle">{text}</text>')
-    parts.append(f'<text class="legend" x="{WIDTH / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle">UTC</text>')
-    parts.append(f'<text class="legend size" x="{LEFT - 6}" y="{TOP - 14}" text-anchor="end">Size ({size_unit})</text>')
-    parts.append(f'<text class="legend duration" x="{WIDTH - RIGHT + 6}" y="{TOP - 14}">Duration ({time_unit})</text>')
+    parts += charts.x_label_marks([p[0] for p in points], centre, HEIGHT - 22)
+    parts.append(f'<text class="legend caption" x="{WIDTH / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle">UTC</text>')
+    parts.append(f'<text class="legend size" x="4" y="{TOP - 14}">▮ Size ({size_unit})</text>')
+    parts.append(
+        f'<text class="legend duration" x="{WIDTH - 4}" y="{TOP - 14}" text-anchor="end">'
+        f"— Duration ({time_unit})</text>"
+    )
     parts.append("</svg>")
     return "".join(parts)

@@ -7,6 +7,7 @@ are round in a unit that fits the data (kB for a 10 kB archive), and date labels
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 
 from dms_admin import units
@@ -50,7 +51,15 @@ def x_labels(times: list[datetime], most: int = 5) -> list[tuple[int, str]]:
     if not times:
         return []
     n = len(times)
-    picked = sorted({round(i * (n - 1) / (most - 1)) for i in range(most)}) if n > 1 else [0]
+    # Every `step`-th point, so that labels never crowd; the newest always, in place of the last
+    # one picked when that one would sit too close to it.
+    step = max(1, math.ceil((n - 1) / (most - 1)))
+    picked = list(range(0, n, step))
+    if picked[-1] != n - 1:
+        if n - 1 - picked[-1] < step * 0.6 and len(picked) > 1:
+            picked[-1] = n - 1
+        else:
+            picked.append(n - 1)
     for fmt in _DATE_FORMATS:
         labels = [times[i].strftime(fmt) for i in picked]
         if len(set(labels)) == len(labels):
@@ -60,3 +69,18 @@ def x_labels(times: list[datetime], most: int = 5) -> list[tuple[int, str]]:
     for i in picked:
         seen.setdefault(times[i].strftime(_DATE_FORMATS[-1]), i)
     return [(i, label) for label, i in seen.items()]
+
+
+def x_label_marks(times: list[datetime], x: Callable[[int], float], y: float) -> list[str]:
+    """The date labels as SVG text; all but the first, middle and last are `minor`, which a phone
+    hides (its larger type would make them overlap)."""
+    labels = x_labels(times)
+    last = len(labels) - 1
+    keep = {0, last, last // 2 if last >= 4 else 0}
+    marks = []
+    for n, (i, text) in enumerate(labels):
+        # The outer labels grow inwards from their point, so the chart's edge never cuts them.
+        anchor, shift = ("start", -8) if n == 0 and last else ("end", 8) if n == last and last else ("middle", 0)
+        minor = "" if n in keep else " minor"
+        marks.append(f'<text class="tick{minor}" x="{x(i) + shift:.1f}" y="{y}" text-anchor="{anchor}">{text}</text>')
+    return marks

@@ -8,7 +8,7 @@ from html import escape
 from dms_admin import charts
 
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 56, 24, 30, 40
+LEFT, RIGHT, TOP, BOTTOM = 56, 48, 30, 40  # room for the counts, the last date, the legend, the dates
 
 
 def bayes_svg(points: list[tuple[datetime, int, int]], minimum: int = 200) -> str:
@@ -45,7 +45,7 @@ def bayes_svg(points: list[tuple[datetime, int, int]], minimum: int = 200) -> st
     parts += [
         f'<line class="axis" x1="{LEFT}" y1="{base}" x2="{WIDTH - RIGHT}" y2="{base}"/>',
         f'<line x1="{LEFT}" y1="{y(minimum):.1f}" x2="{WIDTH - RIGHT}" y2="{y(minimum):.1f}" class="threshold"/>',
-        f'<text x="{WIDTH - RIGHT}" y="{y(minimum) - 4:.1f}" text-anchor="end" class="legend">{minimum} needed</text>',
+        f'<text x="{LEFT + 6}" y="{y(minimum) - 5:.1f}" class="legend">{minimum} needed</text>',
         f'<polyline class="nspam" fill="none" points="{line([p[1] for p in points])}"/>',
         f'<polyline class="nham" fill="none" points="{line([p[2] for p in points])}"/>',
     ]
@@ -53,11 +53,12 @@ def bayes_svg(points: list[tuple[datetime, int, int]], minimum: int = 200) -> st
         label = escape(f"{at:%Y-%m-%d %H:%M} UTC: {nspam} spam, {nham} ham")
         parts.append(f'<circle class="nspam" cx="{x(i):.1f}" cy="{y(nspam):.1f}" r="3"><title>{label}</title></circle>')
         parts.append(f'<circle class="nham" cx="{x(i):.1f}" cy="{y(nham):.1f}" r="3"><title>{label}</title></circle>')
-    for i, text in charts.x_labels([p[0] for p in points]):
-        parts.append(f'<text class="tick" x="{x(i):.1f}" y="{HEIGHT - 22}" text-anchor="middle">{text}</text>')
-    parts.append(f'<text class="legend" x="{WIDTH / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle">UTC</text>')
-    parts.append(f'<text x="{LEFT}" y="{TOP - 14}" class="legend nspam">— spam ({last[1]})</text>')
-    parts.append(f'<text x="{LEFT + 140}" y="{TOP - 14}" class="legend nham">— ham ({last[2]})</text>')
-    parts.append(f'<text x="{LEFT - 6}" y="{TOP - 14}" text-anchor="end" class="legend">Messages</text>')
+    parts += charts.x_label_marks([p[0] for p in points], x, HEIGHT - 22)
+    parts.append(f'<text class="legend caption" x="{WIDTH / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle">UTC</text>')
+    parts.append(  # one line of text: the parts flow after each other at any type size
+        f'<text x="4" y="{TOP - 14}" class="legend">Messages learned'
+        f' <tspan class="legend nspam">— spam ({last[1]})</tspan>'
+        f' <tspan class="legend nham">— ham ({last[2]})</tspan></text>'
+    )
     parts.append("</svg>")
     return "".join(parts)

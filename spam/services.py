@@ -254,7 +254,7 @@ def training_start(*, schedule: TrainingSchedule, actor: Actor) -> JobRun:
         reason = f"Not started: the mail server cannot be reached. {exc}"
         job = JobRun.objects.create(
             kind=TRAIN_KIND, created_by=actor.name, func="spam.jobs.training_job", args=[schedule.pk],
-            status=JobRun.Status.FAILED, error=reason, message="Not started", finished_at=timezone.now(),
+            status=JobRun.Status.FAILED, error=reason, finished_at=timezone.now(),
         )  # fmt: skip
         _record_not_started(job, schedule)
         raise TrainingNotStarted(reason, job) from exc

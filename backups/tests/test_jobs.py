@@ -169,7 +169,7 @@ def test_a_backup_says_what_it_did_in_its_result(admin_client, policy: BackupPol
     ), run.message
     assert "retention rules" not in run.message and len(run.result["pruned"]) == 1
     page = admin_client.get(f"/jobs/{run.id}/").content.decode()
-    assert "<dt>Files</dt>" in page and "<dt>Removed by retention</dt>" in page and " kB</span>" in page
+    assert "<dt>Files</dt>" in page and "<dt>Removed by retention</dt>" in page and "\u00a0kB</span>" in page
     listing = admin_client.get("/backups/").content.decode()
     assert run.message in listing
     assert "Size (kB)" in listing and "0.0 MB" not in listing  # a small archive is charted in kB

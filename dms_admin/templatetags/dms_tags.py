@@ -23,7 +23,7 @@ def bytesize(value: Any) -> str:
     if value is None or value == "":
         return ""
     try:
-        return units.format_bytes(int(value))
+        return units.format_bytes(int(value)).replace(" ", "\u00a0")  # "10 kB" never breaks in two
     except (TypeError, ValueError):
         return str(value)
 
@@ -116,7 +116,7 @@ def _scalar(value: Any, unit: str) -> SafeString:
         return format_html("{}", "yes" if value else "no")
     if isinstance(value, int | float):
         if unit == "bytes":
-            return format_html('<span title="{} bytes">{}</span>', f"{value:,}", units.format_bytes(value))
+            return format_html('<span title="{} bytes">{}</span>', f"{value:,}", bytesize(value))
         if unit == "seconds":
             return format_html("{} s", units.number(float(value)))
         return format_html("{}{}", f"{value:,}" if isinstance(value, int) else value, " bits" if unit == "bits" else "")

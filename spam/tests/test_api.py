@@ -249,3 +249,14 @@ def test_run_now_with_redis_down_leaves_a_failed_run_too(admin_client, settings,
     job = JobRun.objects.get(kind="spam-train")
     assert job.status == "failed" and "Redis" in job.error
     assert TrainingRun.objects.get(job=job).errors == job.error
+
+
+def test_spam_settings_with_bad_fields_show_them_all_keep_every_value_and_write_nothing(admin_client, config_dir) -> None:  # type: ignore[no-untyped-def]
+    before = (config_dir / "mailserver.env").read_bytes()
+    posted = {"SA_TAG": "lots", "SA_KILL": "many", "SPAM_SUBJECT": "[SPAM] ", "MOVE_SPAM_TO_JUNK": "0"}
+    answer = admin_client.post(reverse("spam:settings"), posted)
+    page = answer.content.decode()
+    assert answer.status_code == 400 and (config_dir / "mailserver.env").read_bytes() == before
+    assert page.count('aria-invalid="true"') == 2 and "Nothing was saved" in page
+    assert 'value="lots"' in page and 'value="many"' in page and 'value="[SPAM] "' in page
+    assert '<option value="0" selected>0</option>' in page
