@@ -251,7 +251,9 @@ def test_run_now_with_redis_down_leaves_a_failed_run_too(admin_client, settings,
     assert TrainingRun.objects.get(job=job).errors == job.error
 
 
-def test_spam_settings_with_bad_fields_show_them_all_keep_every_value_and_write_nothing(admin_client, config_dir) -> None:  # type: ignore[no-untyped-def]
+def test_spam_settings_with_bad_fields_show_them_all_keep_every_value_and_write_nothing(  # type: ignore[no-untyped-def]
+    admin_client, config_dir
+) -> None:
     before = (config_dir / "mailserver.env").read_bytes()
     posted = {"SA_TAG": "lots", "SA_KILL": "many", "SPAM_SUBJECT": "[SPAM] ", "MOVE_SPAM_TO_JUNK": "0"}
     answer = admin_client.post(reverse("spam:settings"), posted)
