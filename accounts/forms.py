@@ -1,8 +1,37 @@
 from __future__ import annotations
 
-from django import forms
+import re
+from collections.abc import Callable
+from typing import Any
 
+from django import forms
+from django.conf import settings
+
+from accounts import validation
 from dms_admin.errors import Conflict, FieldError
+
+QUOTA_HELP = (
+    "A size like 5G, 500M or 512k (1G = 1024M, as Dovecot counts); empty for the server default, 0 for no limit."
+)
+_QUOTA_INPUT = re.compile(r"^\s*(\d+)\s*([bkmgt])(?:i?b)?\s*$", re.IGNORECASE)
+_QUOTA_UNIT = {"b": "B", "k": "k", "m": "M", "g": "G", "t": "T"}
+
+
+def _checked(check: Callable[..., Any], value: str, **kwargs: Any) -> None:
+    """A service's own field check, run in the form so that every bad field of a submit shows at once."""
+    try:
+        check(value, **kwargs)
+    except FieldError as error:
+        raise forms.ValidationError(error.message) from None
+
+
+def clean_quota_input(value: str) -> str:
+    """`5 GB`, `500mb`, `5g` as DMS writes them (`5G`, `500M`); the rest as typed, for the check to refuse."""
+    match = _QUOTA_INPUT.match(value or "")
+    size = f"{match[1]}{_QUOTA_UNIT[match[2].lower()]}" if match else (value or "").strip()
+    if size:
+        _checked(validation.validate_quota, size)
+    return size
 
 
 class MailboxCreateForm(forms.Form):
@@ -13,9 +42,19 @@ class MailboxCreateForm(forms.Form):
     password2 = forms.CharField(
         label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
-    quota = forms.CharField(
-        max_length=32, required=False, help_text="Like 5G or 500M; empty for the server default, 0 for none."
-    )
+    quota = forms.CharField(max_length=32, required=False, help_text=QUOTA_HELP)
+
+    def clean_address(self) -> str:
+        _checked(validation.normalize_address, self.cleaned_data["address"])
+        return str(self.cleaned_data["address"])
+
+    def clean_password(self) -> str:
+        min_length = settings.DMS_MAILBOX_PASSWORD_MIN_LENGTH
+        _checked(validation.validate_password, self.cleaned_data["password"], min_length=min_length)
+        return str(self.cleaned_data["password"])
+
+    def clean_quota(self) -> str:
+        return clean_quota_input(self.cleaned_data["quota"])
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
@@ -44,9 +83,10 @@ class MailboxDeleteForm(forms.Form):
 
 
 class QuotaForm(forms.Form):
-    quota = forms.CharField(
-        max_length=32, required=False, help_text="Like 5G or 500M; empty for the server default, 0 for none."
-    )
+    quota = forms.CharField(max_length=32, required=False, help_text=QUOTA_HELP)
+
+    def clean_quota(self) -> str:
+        return clean_quota_input(self.cleaned_data["quota"])
 
 
 def add_service_error(form: forms.Form, error: FieldError | Conflict) -> None:
@@ -62,6 +102,22 @@ class AliasForm(forms.Form):
     targets = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), help_text="One address per line (mailboxes here or elsewhere)."
     )
+
+    def clean_address(self) -> str:
+        _checked(validation.normalize_alias_address, self.cleaned_data["address"])
+        return str(self.cleaned_data["address"])
+
+    def clean_targets(self) -> str:
+        bad = []
+        for target in (t.strip() for t in self.cleaned_data["targets"].splitlines()):
+            try:
+                if target:
+                    validation.normalize_target(target)
+            except FieldError as error:
+                bad.append(f"{target}: {error.message}")
+        if bad:  # every bad line at once, not the first only
+            raise forms.ValidationError(bad)
+        return str(self.cleaned_data["targets"])
 
     def targets_list(self) -> list[str]:
         return [t.strip() for t in self.cleaned_data["targets"].splitlines() if t.strip()]

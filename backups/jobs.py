@@ -36,21 +36,23 @@ def _reporter(report: JobReport, verb: str, *, stoppable: bool) -> Callable[[Pro
 def backup_job(run_id: str, policy_id: int) -> None:
     with job_running(run_id) as report:
         report.progress(0, "Listing the files to back up")
+        missing = services.missing_roots(policy_id=policy_id)  # raises when nothing at all is there
         archive = services.backup_run(
             policy_id=policy_id, run_id=run_id, progress=_reporter(report, "Backed up", stoppable=True)
         )
         report.set_result(
             archive=archive.pk, path=archive.path, kind=archive.kind, size=archive.size,
             files=archive.file_count, duration=round(archive.duration, 2),
+            **({"missing": sorted(missing), "warnings": list(missing.values())} if missing else {}),
         )  # fmt: skip
-        report.progress(99, "Applying the retention rules")
-    # Retention only after the run above is recorded as succeeded (services check that).
-    removed = services.policy_prune(policy_id=policy_id)
-    if removed:
-        run = JobRun.objects.get(pk=run_id)
-        run.result["pruned"] = removed
-        run.message = f"Backup written; retention removed {len(removed)} old archive(s)."
-        run.save(update_fields=["result", "message"])
+        report.progress(99, services.backup_summary(archive=archive, missing=missing))
+    # Retention only after the run above is recorded as succeeded (services check that); not after a
+    # backup that lacks a folder: the older archives still hold it, and retention would remove them.
+    removed = [] if missing else services.policy_prune(policy_id=policy_id)
+    run = JobRun.objects.get(pk=run_id)
+    run.result["pruned"] = removed
+    run.message = services.backup_summary(archive=archive, missing=missing, pruned=removed)
+    run.save(update_fields=["result", "message"])
 
 
 def verify_job(run_id: str, archive_id: int) -> None:

@@ -27,6 +27,7 @@ from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.jobqueue import job_enqueue
 from dms_admin.models import JobRun
+from dms_admin.units import format_bytes, number
 
 ACTIVE = (JobRun.Status.QUEUED, JobRun.Status.RUNNING)
 POLICY_KINDS = ("backup", "prune", "restore")
@@ -434,6 +435,38 @@ def archive_download(*, archive: BackupArchive, actor: Actor) -> Path:
         raise FieldError("archive", f"{path.name} is no longer on the backup volume.")
     audit_record(actor=actor, action="backup.download", object=archive.path)
     return path
+
+
+ROOT_NAMES = {"mail": "mail folder", "state": "state folder", "config": "config folder"}
+
+
+def missing_roots(*, policy_id: int) -> dict[str, str]:
+    """The policy's folders that are not there, each with a warning; ArchiveError when none is."""
+    policy = BackupPolicy.objects.get(pk=policy_id)
+    roots = source_roots(policy.include)
+    missing = {
+        name: f"The {ROOT_NAMES[name]} {path} is not there (is its volume mounted?): this archive holds nothing of it."
+        for name, path in roots.items()
+        if not path.is_dir()
+    }
+    if missing and len(missing) == len(roots):
+        raise arc.ArchiveError(" ".join(missing.values()) + " Nothing was backed up, nothing was written.")
+    for text in missing.values():
+        log.warning("backup of %s: %s", policy.name, text)
+    return missing
+
+
+def backup_summary(*, archive: BackupArchive, missing: dict[str, str], pruned: list[str] | None = None) -> str:
+    """What a backup did, in one sentence for the job page and lists."""
+    text = (
+        f"Backed up {archive.file_count:,} file(s) into a {format_bytes(archive.size)} {archive.kind} archive"
+        f" in {number(archive.duration)} s."
+    )
+    if missing:
+        text += f" Warning: {', '.join(ROOT_NAMES[n] for n in sorted(missing))} missing; retention skipped."
+    elif pruned is not None:
+        text += f" Retention removed {len(pruned)} old archive(s)." if pruned else " Retention removed nothing."
+    return text
 
 
 def last_backup_age() -> float | None:

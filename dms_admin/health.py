@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from dms_admin import logscan
+from dms_admin import logscan, units
 from dms_admin.dms import ContainerStatus, DockerUnavailable, MailServer, get_mailserver
 from dms_admin.envfile import parse_env
 from dms_admin.models import JobRun
@@ -301,12 +301,7 @@ def log_checks(lines: list[logscan.LogLine]) -> list[Check]:
 
 
 def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
+    return units.format_bytes(n)  # the one size format of every page (dms_admin.units)
 
 
 # ---- checks that talk to something -----------------------------------------------------------

@@ -7,24 +7,32 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dms_admin import dmsenv
+from dms_admin import dmsenv, feedback, units
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
-from dms_admin.settings_service import dms_version, settings_fix, settings_read, settings_update
+from dms_admin.forms import BYTE_VARS, settings_changes
+from dms_admin.settings_service import Setting, dms_version, settings_fix, settings_read, settings_update
 
 
-def _changed(request: HttpRequest, rows: list) -> dict[str, str | None]:  # type: ignore[type-arg]
-    """Only what the admin changed: untouched fields are not rewritten (quoting, order kept)."""
-    updates: dict[str, str | None] = {}
-    for row in rows:
-        if row.var is None or row.name not in request.POST:
-            continue
-        value = request.POST[row.name]
-        if row.secret and value == "":
-            continue  # write-only: empty keeps the stored secret
-        if value != row.value:
-            updates[row.name] = value if value != "" or row.is_set else None
-    return updates
+def _sizes(rows: list[Setting]) -> dict[str, str]:
+    """The byte values shown beside their fields, as `10240000 bytes = 9.8 MB`."""
+    return {r.name: units.format_bytes(int(r.value)) for r in rows if r.name in BYTE_VARS and r.value.isdigit()}
+
+
+def _save(request: HttpRequest, rows: list[Setting]) -> dict[str, str]:
+    """Every field's error, and nothing written while there is one; {} when saved or unchanged."""
+    updates, errors = settings_changes(request.POST, rows)
+    if errors:
+        return errors
+    if not updates:
+        messages.info(request, "Nothing changed.")
+        return {}
+    try:
+        _, outcome = settings_update(updates=updates, actor=Actor.from_request(request))
+    except FieldError as error:  # a rule across fields, which the service checks on the whole change
+        return {error.field: error.message}
+    feedback.change_message(request, f"Saved {', '.join(sorted(updates))}.", outcome)
+    return {}
 
 
 @require_http_methods(["GET", "POST"])
@@ -33,18 +41,8 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     rows, problems = settings_read(version=version)
     errors: dict[str, str] = {}
     if request.method == "POST":
-        updates = _changed(request, rows)
-        if not updates:
-            messages.info(request, "Nothing changed.")
-            return redirect("settings")
-        try:
-            _, outcome = settings_update(updates=updates, actor=Actor.from_request(request))
-        except FieldError as error:
-            errors[error.field] = error.message
-            messages.error(request, f"Not saved: {error.message}")
-        else:
-            if outcome:
-                messages.success(request, f"Saved {', '.join(sorted(updates))}. {outcome.message}")
+        errors = _save(request, rows)
+        if not errors:
             return redirect("settings")
     groups = [(group, [r for r in rows if r.var and r.var.group == group]) for group in dmsenv.GROUPS]
     unknown = [r for r in rows if r.var is None]
@@ -55,6 +53,9 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         "errors": errors,
         "version": version,
         "posted": request.POST,
+        "posted_secret": any(r.secret and request.POST.get(r.name) for r in rows),
+        "byte_vars": BYTE_VARS,
+        "sizes": _sizes(rows),
     }
     return render(request, "dms_admin/settings.html", context, status=400 if errors else 200)
 
@@ -66,5 +67,5 @@ def settings_fix_view(request: HttpRequest, name: str) -> HttpResponse:
     except (FieldError, Conflict) as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"Fixed {name}. {outcome.message if outcome else ''}")
+        feedback.change_message(request, f"Fixed {name}.", outcome)
     return redirect("settings")

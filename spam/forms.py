@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 
+from dms_admin.forms import validate_cron, validate_timezone
 from spam.models import TrainingSchedule
 
 
@@ -25,8 +26,13 @@ class ScheduleForm(forms.Form):
     ham_folders = forms.CharField(
         initial=".Archives*, .INBOX.*", required=False, help_text="Comma-separated; cur for the inbox itself."
     )
-    cron = forms.CharField(initial="0 2 * * *", max_length=100, help_text="Five fields: minute hour day month weekday.")
-    timezone = forms.CharField(initial="UTC", max_length=64, help_text="Like Europe/Paris.")
+    cron = forms.CharField(
+        initial="0 2 * * *", max_length=100, validators=[validate_cron],
+        help_text="Five fields: minute hour day month weekday.",
+    )  # fmt: skip
+    timezone = forms.CharField(
+        initial="UTC", max_length=64, validators=[validate_timezone], help_text="Like Europe/Paris."
+    )
     enabled = forms.BooleanField(required=False, initial=True)
 
     @classmethod

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from dms_admin import dmsenv, settings_service
@@ -232,15 +233,48 @@ def training_active() -> JobRun | None:
     return JobRun.objects.filter(kind=TRAIN_KIND, status__in=ACTIVE).first()
 
 
+class TrainingNotStarted(DockerUnavailable):
+    """Run now could not start; `run` is the failed job it recorded, with the reason."""
+
+    def __init__(self, message: str, run: JobRun) -> None:
+        super().__init__(message)
+        self.run = run
+
+
 def training_start(*, schedule: TrainingSchedule, actor: Actor) -> JobRun:
-    """Run now. One training at a time: two sa-learn on one Bayes DB only wait for each other's lock."""
-    get_mailserver().status()  # unreachable engine or container: refuse now, with the reason
+    """Run now. One training at a time: two sa-learn on one Bayes DB only wait for each other's lock.
+
+    A run that cannot start (engine or container down, Redis down) is still recorded, failed and
+    with the reason, so the runs list and the job page say what happened instead of nothing.
+    """
     audit_record(actor=actor, action="spam.train", object=f"{schedule.pk} {schedule}")
+    try:
+        get_mailserver().status()  # unreachable engine or container: refuse now, with the reason
+    except DockerUnavailable as exc:
+        reason = f"Not started: the mail server cannot be reached. {exc}"
+        job = JobRun.objects.create(
+            kind=TRAIN_KIND, created_by=actor.name, func="spam.jobs.training_job", args=[schedule.pk],
+            status=JobRun.Status.FAILED, error=reason, finished_at=timezone.now(),
+        )  # fmt: skip
+        _record_not_started(job, schedule)
+        raise TrainingNotStarted(reason, job) from exc
     run = job_enqueue(
         kind=TRAIN_KIND, func="spam.jobs.training_job", args=(schedule.pk,), actor=actor,
         timeout=_train_timeout() * 2 + 300, exclusive=True,
     )  # fmt: skip
+    # After job_enqueue's own callback, which marks the job failed when Redis cannot take it.
+    transaction.on_commit(lambda: _record_not_started(JobRun.objects.get(pk=run.pk), schedule))
     return run
+
+
+def _record_not_started(job: JobRun, schedule: TrainingSchedule) -> None:
+    """A failed training run for a job that failed before its worker began (which records its own)."""
+    if job.status != JobRun.Status.FAILED or TrainingRun.objects.filter(job=job).exists():
+        return
+    TrainingRun.objects.create(
+        schedule=schedule, job=job, spam_folders=schedule.spam_folders, ham_folders=schedule.ham_folders,
+        started_at=job.created_at, ended_at=job.finished_at or timezone.now(), errors=job.error,
+    )  # fmt: skip
 
 
 # ---- training ---------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from accounts.forms import add_service_error
 from dms_admin.audit import Actor
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import FieldError
+from dms_admin.feedback import change_message, failure
+from dms_admin.forms import settings_changes
 from dms_admin.jobqueue import JobConflict
 from spam import files, services
 from spam.forms import RulesForm, ScheduleForm
@@ -44,20 +46,28 @@ def _engine() -> str | None:
 @require_http_methods(["GET", "POST"])
 @admin_only
 def spam_settings(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
-        try:
-            updates, outcome = services.spam_settings_update(
-                posted=request.POST.dict(), actor=Actor.from_request(request)
-            )
-        except FieldError as error:
-            messages.error(request, f"Not saved: {error.message}")
-        else:
-            text = f"Saved {', '.join(sorted(updates))}. {outcome.message}" if outcome else "Nothing changed."
-            messages.success(request, text) if outcome else messages.info(request, text)
-            return redirect("spam:settings")
     rows, problems = services.spam_settings_read()
-    context = {"rows": rows, "problems": problems, "subdomains": services.subdomains_get(), "engine": _engine()}
-    return render(request, "spam/settings_edit.html", context, status=400 if request.method == "POST" else 200)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        _, errors = settings_changes(request.POST, rows)  # every bad field at once, before anything is written
+        try:
+            if not errors:
+                updates, outcome = services.spam_settings_update(
+                    posted=request.POST.dict(), actor=Actor.from_request(request)
+                )
+        except FieldError as error:
+            errors[error.field] = error.message
+        if not errors:
+            if outcome:
+                change_message(request, f"Saved {', '.join(sorted(updates))}.", outcome)
+            else:
+                messages.info(request, "Nothing changed.")
+            return redirect("spam:settings")
+    context = {
+        "rows": rows, "problems": problems, "subdomains": services.subdomains_get(), "engine": _engine(),
+        "errors": errors, "posted": request.POST,
+    }  # fmt: skip
+    return render(request, "spam/settings_edit.html", context, status=400 if errors else 200)
 
 
 @require_POST
@@ -65,9 +75,7 @@ def spam_settings(request: HttpRequest) -> HttpResponse:
 def subdomains(request: HttpRequest) -> HttpResponse:
     enabled = request.POST.get("enabled") == "1"
     _, outcome = services.subdomains_set(enabled=enabled, actor=Actor.from_request(request))
-    messages.success(
-        request, f"Spam headers for subdomains {'on' if enabled else 'off'}. {outcome.message if outcome else ''}"
-    )
+    change_message(request, f"Spam headers for subdomains {'on' if enabled else 'off'}.", outcome)
     return redirect("spam:settings")
 
 
@@ -84,12 +92,15 @@ def rules_edit(request: HttpRequest) -> HttpResponse:
                 problems, checked = services.rules_lint(text=text), True
             else:
                 _, outcome = services.rules_save(text=text, actor=Actor.from_request(request))
-                messages.success(request, f"Rules saved. {outcome.message}" if outcome else "Nothing changed.")
+                if outcome:
+                    change_message(request, "Rules saved.", outcome)
+                else:
+                    messages.info(request, "Nothing changed.")
                 return redirect("spam:rules")
         except services.RulesInvalid as invalid:
             problems = invalid.problems
         except DockerUnavailable as error:
-            messages.error(request, f"The rules could not be checked, so they were not saved: {error}")
+            failure(request, "The rules could not be checked, so they were not saved:", error)
     text = form.data.get("text", "") if form.is_bound else form.initial["text"]
     bad = {p.line for p in problems if p.line}
     gutter = [(n, n in bad) for n in range(1, max(text.count("\n") + 1, 1) + 1)]
@@ -142,8 +153,12 @@ def schedule_run(request: HttpRequest, schedule_id: int) -> HttpResponse:
     schedule = get_object_or_404(TrainingSchedule, pk=schedule_id)
     try:
         run = services.training_start(schedule=schedule, actor=Actor.from_request(request))
-    except (JobConflict, DockerUnavailable) as error:
+    except services.TrainingNotStarted as error:  # recorded as a failed run: its page says why
+        return redirect("job-detail", run_id=error.run.id)
+    except JobConflict as error:
         messages.error(request, str(error))
+    except DockerUnavailable as error:
+        failure(request, "Not started:", error)
         return redirect("spam:schedule-list")
     return redirect("job-detail", run_id=run.id)
 

@@ -91,3 +91,41 @@ def test_api_patch_validate_and_hostile_values(api: APIClient, config_dir: Path,
     done = api.patch("/api/v1/settings/", {"ENABLE_CLAMAV": "1", "ENABLE_SPAMASSASSIN": None}, format="json").json()
     assert done["change"] == {"commit": store.history(limit=1)[0].sha, "apply": "recreate", "pending": True}
     assert (config_dir / "mailserver.env").read_text() == "OVERRIDE_HOSTNAME=mail.example.test\nENABLE_CLAMAV=1\n"
+
+
+def test_a_submit_with_one_bad_field_keeps_every_value_marks_the_bad_ones_and_writes_nothing(  # type: ignore[no-untyped-def]
+    admin_client, config_dir: Path
+) -> None:
+    before = (config_dir / "mailserver.env").read_bytes()
+    posted = {
+        "SA_TAG": "lots",  # bad
+        "POSTMASTER_ADDRESS": "not-an-address",  # bad too: both errors show at once
+        "SPAM_SUBJECT": "[SPAM] ",  # good text field
+        "LOG_LEVEL": "debug",  # good select
+        "POSTFIX_MESSAGE_SIZE_LIMIT": "50M",  # good size
+    }
+    response = admin_client.post(reverse("settings"), posted)
+    assert response.status_code == 400
+    assert (config_dir / "mailserver.env").read_bytes() == before
+    assert not PendingChange.objects.exists()
+    page = response.content.decode()
+    assert "must be a number" in page and "must be a mail address" in page
+    assert 'class="field has-error"' in page and page.count('aria-invalid="true"') == 2
+    assert 'value="[SPAM] "' in page and 'value="50M"' in page and 'value="lots"' in page
+    assert '<option value="debug" selected>' in page
+    assert "Nothing was saved" in page and 'href="#s-SA_TAG"' in page
+
+
+def test_byte_sizes_take_50m_and_are_stored_in_bytes_shown_both_ways(admin_client, config_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    response = admin_client.post(
+        reverse("settings"), {"POSTFIX_MESSAGE_SIZE_LIMIT": "50M", "POSTFIX_MAILBOX_SIZE_LIMIT": "5G"}
+    )
+    assert response.status_code == 302
+    text = (config_dir / "mailserver.env").read_text()
+    assert "POSTFIX_MESSAGE_SIZE_LIMIT=52428800\n" in text and "POSTFIX_MAILBOX_SIZE_LIMIT=5368709120\n" in text
+    page = admin_client.get(reverse("settings")).content.decode()
+    assert "Now 52428800 bytes = 50 MB." in page and "Now 5368709120 bytes = 5 GB." in page
+    assert "a size like 50M or 5G" in page
+    bad = admin_client.post(reverse("settings"), {"POSTFIX_MESSAGE_SIZE_LIMIT": "50 parsecs"})
+    assert bad.status_code == 400 and "is not a size" in bad.content.decode()
+    assert "POSTFIX_MESSAGE_SIZE_LIMIT=52428800\n" in (config_dir / "mailserver.env").read_text()

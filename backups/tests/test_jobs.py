@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -150,3 +151,57 @@ def test_a_paris_backup_on_a_dst_night_runs_at_most_once(night: str, fires_at: l
         for m in range(300)
     } - {None}
     assert sorted(m.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M%z") for m in minutes) == fires_at
+
+
+def test_a_backup_says_what_it_did_in_its_result(admin_client, policy: BackupPolicy) -> None:  # type: ignore[no-untyped-def]
+    policy.keep_last, policy.keep_daily, policy.keep_weekly, policy.keep_monthly = 1, 0, 0, 0
+    policy.save()
+    for _ in range(2):
+        run = services.backup_start(policy=policy, actor=ADMIN)
+        run_jobs()
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    archive = BackupArchive.objects.get()  # the first was pruned by keep_last=1
+    assert re.fullmatch(
+        rf"Backed up {archive.file_count:,} file\(s\) into a [\d.]+ kB full archive in [\d.]+ s\."
+        r" Retention removed 1 old archive\(s\)\.",
+        run.message,
+    ), run.message
+    assert "retention rules" not in run.message and len(run.result["pruned"]) == 1
+    page = admin_client.get(f"/jobs/{run.id}/").content.decode()
+    assert "<dt>Files</dt>" in page and "<dt>Removed by retention</dt>" in page and "\u00a0kB</span>" in page
+    listing = admin_client.get("/backups/").content.decode()
+    assert run.message in listing
+    assert "Size (kB)" in listing and "0.0 MB" not in listing  # a small archive is charted in kB
+
+
+def test_a_missing_mail_folder_is_a_warning_and_keeps_the_older_archives(  # type: ignore[no-untyped-def]
+    admin_client, policy: BackupPolicy, mail_dir: Path, settings
+) -> None:
+    services.backup_start(policy=policy, actor=ADMIN)
+    run_jobs()
+    policy.keep_last, policy.keep_daily, policy.keep_weekly, policy.keep_monthly = 1, 0, 0, 0
+    policy.save()
+    settings.DMS_MAIL_DIR = mail_dir.parent / "not-mounted"
+    run = services.backup_start(policy=policy, actor=ADMIN)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.result["missing"] == ["mail"] and "not-mounted is not there" in run.result["warnings"][0]
+    assert "Warning: mail folder missing; retention skipped." in run.message
+    assert BackupArchive.objects.count() == 2  # the archive with the mail is kept
+    page = admin_client.get(f"/jobs/{run.id}/").content.decode()
+    assert '<p class="flash warn" role="alert">The mail folder' in page
+
+
+def test_a_backup_of_folders_that_are_all_missing_fails_and_writes_nothing(
+    policy: BackupPolicy, dest: Path, mail_dir: Path
+) -> None:
+    policy.include_state = policy.include_config = False
+    policy.save()
+    mail_dir.rename(mail_dir.parent / "mail-gone")  # the volume was not mounted
+    run = services.backup_start(policy=policy, actor=ADMIN)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == "failed" and "is not there" in run.error and "nothing was written" in run.error
+    assert not BackupArchive.objects.exists() and list(dest.iterdir()) == list(dest.glob(".dms-admin-policy-*.lock"))

@@ -52,3 +52,9 @@ def after_status(message: Any) -> str:
 def group(overview: Any, name: str) -> list[Any]:
     """The home page's checks of one group (dms_admin.overview.CHECK_GROUPS)."""
     return list(overview.group(name))
+
+
+@register.filter
+def plain_sentence(error: Any) -> str:
+    """A failure's one plain sentence (lists and tables, where the fix would not fit)."""
+    return explain(error).sentence if error else ""

@@ -63,7 +63,10 @@ def test_run_now_without_the_container_is_503(admin_client) -> None:  # type: ig
     schedule = TrainingSchedule.objects.create()
     answer = admin_client.post(f"/api/v1/spam/schedules/{schedule.pk}/run/")
     assert answer.status_code == 503 and "Docker" in answer.json()["error"]
-    assert not JobRun.objects.exists()
+    # Refused, and recorded as a failed run with the reason (not left without a trace).
+    job = JobRun.objects.get()
+    assert job.status == "failed" and "cannot be reached" in job.error and job.kind == "spam-train"
+    assert TrainingRun.objects.get(job=job).errors == job.error
 
 
 def test_runs_list_history(admin_client, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
@@ -183,7 +186,7 @@ def test_the_panel_pages_render_for_an_admin(admin_client) -> None:  # type: ign
         answer = admin_client.get(reverse(name))
         assert answer.status_code == 200, name
     page = admin_client.get(reverse("spam:bayes")).content.decode()
-    assert '<svg class="bayes-plot"' in page and "cannot be reached" in page
+    assert '<svg class="bayes-plot chart"' in page and "cannot be reached" in page
     assert "ENABLE_SPAMASSASSIN" in admin_client.get(reverse("spam:settings")).content.decode()
 
 
@@ -216,3 +219,46 @@ def test_the_subdomain_switch_and_schedule_form(admin_client, config_dir) -> Non
     assert TrainingSchedule.objects.get().ham_folders == [".Archives*", "cur"]
     refused = admin_client.post(reverse("spam:schedule-create"), {**form, "cron": "every day"})
     assert refused.status_code == 200 and "cron expression" in refused.content.decode()
+
+
+def test_run_now_in_the_panel_with_the_engine_down_leaves_a_failed_run_that_says_why(admin_client) -> None:  # type: ignore[no-untyped-def]
+    schedule = TrainingSchedule.objects.create()
+    answer = admin_client.post(reverse("spam:schedule-run", args=[schedule.pk]))
+    job = JobRun.objects.get(kind="spam-train")
+    assert answer.status_code == 302 and answer["Location"] == reverse("job-detail", args=[job.id])
+    assert job.status == "failed" and job.finished_at and job.error.startswith("Not started: the mail server")
+    run = TrainingRun.objects.get(job=job)
+    assert not run.ok and run.ended_at and run.errors == job.error and run.schedule == schedule
+    page = admin_client.get(answer["Location"]).content.decode()
+    assert "failed" in page and "Not started: the mail server cannot be reached" in page
+    runs = admin_client.get(reverse("spam:schedule-list")).content.decode()
+    assert '<span class="badge failed">failed</span>' in runs and "Not started: the mail server" in runs
+    assert job.func == "spam.jobs.training_job"  # so Retry runs it once the engine is back
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the job is handed to Redis after its row is saved
+def test_run_now_with_redis_down_leaves_a_failed_run_too(admin_client, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    class Reachable:  # the engine answers; only the queue is down (a real refused connection below)
+        def status(self) -> object:
+            return object()
+
+    monkeypatch.setattr("spam.services.get_mailserver", lambda: Reachable())
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0", "DEFAULT_TIMEOUT": 60}}
+    schedule = TrainingSchedule.objects.create()
+    admin_client.post(reverse("spam:schedule-run", args=[schedule.pk]))
+    job = JobRun.objects.get(kind="spam-train")
+    assert job.status == "failed" and "Redis" in job.error
+    assert TrainingRun.objects.get(job=job).errors == job.error
+
+
+def test_spam_settings_with_bad_fields_show_them_all_keep_every_value_and_write_nothing(  # type: ignore[no-untyped-def]
+    admin_client, config_dir
+) -> None:
+    before = (config_dir / "mailserver.env").read_bytes()
+    posted = {"SA_TAG": "lots", "SA_KILL": "many", "SPAM_SUBJECT": "[SPAM] ", "MOVE_SPAM_TO_JUNK": "0"}
+    answer = admin_client.post(reverse("spam:settings"), posted)
+    page = answer.content.decode()
+    assert answer.status_code == 400 and (config_dir / "mailserver.env").read_bytes() == before
+    assert page.count('aria-invalid="true"') == 2 and "Nothing was saved" in page
+    assert 'value="lots"' in page and 'value="many"' in page and 'value="[SPAM] "' in page
+    assert '<option value="0" selected>0</option>' in page
