@@ -38,7 +38,8 @@ class ChangeOutcome:
 
 def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: str = "") -> ChangeOutcome:
     """Audit a change the store made, and start what it needs to take effect."""
-    plan = apply.plan(result.files, created=result.created)
+    removed = [rel for rel, _, new in result.contents if new is None]
+    plan = apply.plan(result.files, created=result.created, removed=removed)
     outcome = apply.Action(plan.action)
     audit = functools.partial(
         audit_record, actor=actor, action=action, object=object, commit=result.sha or "", detail=", ".join(result.files)
