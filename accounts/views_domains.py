@@ -95,9 +95,11 @@ def dkim_delete(request: HttpRequest, domain: str, selector: str) -> HttpRespons
         assert saved.outcome is not None
         messages.success(
             request,
-            f"Deleted the DKIM key {key.selector} of {found.name}. {saved.outcome.message} "
+            f"Deleted the DKIM key {key.selector} of {found.name}. {saved.outcome.message.removeprefix('Saved. ')} "
             f"Then remove the TXT record {key.name} from the domain's DNS.",
         )
         return back
     preview = domains.dkim_delete(domain=found.name, selector=key.selector, actor=actor, dry_run=True)
-    return render(request, "accounts/dkim_delete.html", {"domain": found, "key": key, "preview": preview.result})
+    others = [other for other in domains.dkim_keys(found.name) if other.selector != key.selector]
+    context = {"domain": found, "key": key, "others": others, "preview": preview.result}
+    return render(request, "accounts/dkim_delete.html", context)

@@ -155,6 +155,8 @@ def clean_relpath(rel: str) -> str:
 
 def unified_diff(rel: str, old: bytes | None, new: bytes | None) -> str:
     if is_secret(rel):
+        if new is None:
+            return f"--- a/{rel}\n+++ /dev/null\n@@ secret file removed; its contents are not shown @@\n"
         return f"--- a/{rel}\n+++ b/{rel}\n@@ secret file changed; its contents are not shown @@\n"
     old_text = (old or b"").decode("utf-8", errors="replace")
     new_text = (new or b"").decode("utf-8", errors="replace")

@@ -124,6 +124,7 @@ def test_a_dry_run_shows_the_removal_and_writes_nothing(config_dir: Path, store:
     assert saved.outcome is None and saved.result.sha is None
     assert "-mail._domainkey.example.test example.test:mail:" in saved.result.diff
     assert "+++ /dev/null" in saved.result.diff and "PRIVATE KEY" not in saved.result.diff
+    assert "@@ secret file removed; its contents are not shown @@" in saved.result.diff
     assert tree(config_dir) == before and store.count() == count
 
 
