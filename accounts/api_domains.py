@@ -127,6 +127,13 @@ def domain_dns(request: Request, domain: str) -> Response:
 
 @extend_schema(methods=["GET"], responses=DkimSerializer)
 @extend_schema(
+    methods=["DELETE"],
+    parameters=[DRY_RUN],
+    responses={200: DkimWriteResultSerializer},
+    description="Delete the key the domain is signed with (another selector's key may then sign): the "
+    "answer is the deleted key, whose TXT record can leave DNS once the change is applied, and the change.",
+)
+@extend_schema(
     methods=["POST"],
     request=DkimGenerateSerializer,
     parameters=[DRY_RUN],
@@ -134,11 +141,13 @@ def domain_dns(request: Request, domain: str) -> Response:
     description="Generate a key (RSA) where the mail server's DKIM signer reads it; an existing key for the "
     "selector is replaced only with force (409 otherwise).",
 )
-@api_view(["GET", "POST"])
+@api_view(["GET", "POST", "DELETE"])
 def domain_dkim(request: Request, domain: str) -> Response:
     found = _find(request, domain)
     if found is None:
         return _not_found(domain)
+    if request.method == "DELETE":
+        return _dkim_delete(request, found.name, None)
     if request.method == "GET":
         key = domains.dkim_get(found.name)
         if key is None:
@@ -161,3 +170,35 @@ def domain_dkim(request: Request, domain: str) -> Response:
     if saved.outcome is None:
         return Response(payload)
     return Response({**_dkim_data(saved.key), **payload}, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(methods=["GET"], responses=DkimSerializer, operation_id="domains_dkim_selector_retrieve")
+@extend_schema(
+    methods=["DELETE"],
+    parameters=[DRY_RUN],
+    responses={200: DkimWriteResultSerializer},
+    operation_id="domains_dkim_selector_destroy",
+    description="Delete the domain's key with this selector, signing or not.",
+)
+@api_view(["GET", "DELETE"])
+def domain_dkim_selector(request: Request, domain: str, selector: str) -> Response:
+    found = _find(request, domain)
+    if found is None:
+        return _not_found(domain)
+    if request.method == "DELETE":
+        return _dkim_delete(request, found.name, selector)
+    key = domains.dkim_get(found.name, selector)
+    if key is None:
+        return error_response(f"{found.name} has no DKIM key with the selector {selector}.", status.HTTP_404_NOT_FOUND)
+    return Response(_dkim_data(key))
+
+
+def _dkim_delete(request: Request, domain: str, selector: str | None) -> Response:
+    if domains.dkim_get(domain, selector) is None:  # a bad selector is a 400 (FieldError) from here
+        which = f" with the selector {selector}" if selector else ""
+        return error_response(f"{domain} has no DKIM key{which}.", status.HTTP_404_NOT_FOUND)
+    saved = domains.dkim_delete(domain=domain, selector=selector, actor=api_actor(request), dry_run=is_dry_run(request))
+    payload = change_payload(saved.result, saved.outcome)
+    if saved.outcome is None:
+        return Response(payload)
+    return Response({**_dkim_data(saved.key), **payload})

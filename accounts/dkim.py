@@ -12,6 +12,7 @@ import base64
 import binascii
 import dataclasses
 import re
+from collections.abc import Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -193,6 +194,34 @@ def parse_keytable(text: str) -> list[KeyTableEntry]:
         if len(fields) == 3:
             entries.append(KeyTableEntry(parts[0].lower(), fields[0].lower(), fields[1], fields[2]))
     return entries
+
+
+def _without_lines(text: str, drop: Callable[[str], bool]) -> str:
+    """`text` without the content lines `drop(line)` is true for; comments and the rest stay as they are."""
+    kept = [
+        line
+        for line in text.splitlines(keepends=True)
+        if not (line.strip() and not line.lstrip().startswith("#") and drop(line))
+    ]
+    return "".join(kept)
+
+
+def keytable_without(text: str, domain: str, selector: str) -> str:
+    """The KeyTable without the domain's entry for `selector` (by key name or by its domain:selector)."""
+    name = record_name(domain, selector)
+
+    def matches(line: str) -> bool:
+        entries = parse_keytable(line)
+        return bool(entries) and (
+            entries[0].name == name or (entries[0].domain, entries[0].selector) == (domain, selector)
+        )
+
+    return _without_lines(text, matches)
+
+
+def signingtable_without(text: str, key_name: str) -> str:
+    """The SigningTable without every line that signs with `key_name` (another line may then sign)."""
+    return _without_lines(text, lambda line: any(name == key_name for _, name in parse_signingtable(line)))
 
 
 def parse_signingtable(text: str) -> list[tuple[str, str]]:
@@ -439,6 +468,29 @@ def dkim_signing_set_domain(text: str, domain: str, path: str, selector: str) ->
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
     return text
+
+
+def dkim_signing_remove_domain(text: str, domain: str) -> str:
+    """`text` without the domain's block inside `domain { }`; every other line stays as it is.
+
+    Whole lines go when the block has them to itself (the way `setup config dkim` and we write it).
+    """
+    masked = _mask(text)
+    blocks = _blocks(text, masked)
+    section = next((i for i, b in enumerate(blocks) if b.depth == 0 and b.key == "domain"), None)
+    found = next((b for b in blocks if section is not None and b.parent == section and b.key.lower() == domain), None)
+    if found is None:
+        return text
+    line_start = text.rfind("\n", 0, found.open) + 1
+    key = _KEY_BEFORE_BRACE.search(masked, line_start, found.open)
+    start = key.start() if key else found.open
+    if not text[line_start:start].strip():
+        start = line_start
+    end = min(found.close + 1, len(text))
+    rest = re.match(r"[ \t]*;?[ \t]*(?:\n|$)", text[end:])
+    if rest and start == line_start:
+        end += rest.end()
+    return text[:start] + text[end:]
 
 
 def _indent_of(text: str, index: int) -> str:

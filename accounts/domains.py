@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from django.utils import timezone
@@ -24,6 +25,7 @@ JOB_ACTIVE = (JobRun.Status.QUEUED, JobRun.Status.RUNNING)
 ACCOUNTS = "postfix-accounts.cf"
 VIRTUAL = "postfix-virtual.cf"
 ENV = "mailserver.env"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,36 +134,68 @@ def dkim_engine() -> str:
     return dkim.engine_for(parse_env(get_store().read(ENV)))
 
 
-def dkim_get(domain: str) -> DkimKey | None:
-    """The key the domain's mail is signed with (the engine's config says which), or None."""
-    domain = normalize_domain(domain)
-    store = get_store()
-    engine = dkim_engine()
-    candidates: list[tuple[str, str | None, bool]] = []  # (selector, config path, signing)
+def _key_candidates(
+    reader: ConfigStore | Change, engine: str, domain: str, selector: str | None
+) -> list[tuple[str, str | None, bool]]:
+    """(selector, private key path in the config folder, signing) where the domain's key may be.
+
+    `selector` None: the key the engine's config signs with, then DMS's default selector (keys
+    copied in by hand, without table lines); otherwise only that selector's places.
+    """
+    found: list[tuple[str, str | None, bool]] = []
     if engine == dkim.OPENDKIM:
-        entry, signing = dkim.opendkim_key_for(domain, store.read(dkim.KEYTABLE), store.read(dkim.SIGNINGTABLE))
-        if entry:
-            candidates.append((entry.selector, dkim.config_rel(entry.path), signing))
-        candidates.append(
-            (dkim.DEFAULT_SELECTOR, dkim.opendkim_private_rel(domain, dkim.DEFAULT_SELECTOR), False)
-        )  # keys copied in by hand, without table lines
-    else:
-        configured = dkim.rspamd_key_for(domain, store.read(dkim.DKIM_SIGNING_CONF))
-        if configured:
-            candidates.append((configured[1], dkim.config_rel(configured[0]), True))
-        for bits in dkim.KEY_SIZES:
-            candidates.append(
-                (dkim.DEFAULT_SELECTOR, dkim.rspamd_files(domain, dkim.DEFAULT_SELECTOR, bits).private, False)
-            )
-    for selector, rel, signing in candidates:
-        pem = store.read_bytes(rel) if rel else None
+        keytable = reader.read(dkim.KEYTABLE)
+        signer, signing = dkim.opendkim_key_for(domain, keytable, reader.read(dkim.SIGNINGTABLE))
+        for entry in dkim.parse_keytable(keytable):
+            if entry.domain == domain and (entry == signer if selector is None else entry.selector == selector):
+                found.append((entry.selector, dkim.config_rel(entry.path), signing and entry == signer))
+        wanted = selector or dkim.DEFAULT_SELECTOR
+        found.append((wanted, dkim.opendkim_private_rel(domain, wanted), False))
+        return found
+    configured = dkim.rspamd_key_for(domain, reader.read(dkim.DKIM_SIGNING_CONF))
+    if configured and selector in (None, configured[1]):
+        found.append((configured[1], dkim.config_rel(configured[0]), True))
+    wanted = selector or dkim.DEFAULT_SELECTOR
+    found += [(wanted, dkim.rspamd_files(domain, wanted, bits).private, False) for bits in dkim.KEY_SIZES]
+    return found
+
+
+def _find_key(reader: ConfigStore | Change, engine: str, domain: str, selector: str | None) -> DkimKey | None:
+    for found_selector, rel, signing in _key_candidates(reader, engine, domain, selector):
+        pem = reader.read_bytes(rel) if rel else None
         if pem is None:
             continue
         try:
-            return DkimKey(domain, selector, dkim.key_bits(pem), engine, dkim.public_key_b64(pem), rel or "", signing)
+            return DkimKey(
+                domain, found_selector, dkim.key_bits(pem), engine, dkim.public_key_b64(pem), rel or "", signing
+            )
         except ValueError:
             continue
     return None
+
+
+def dkim_get(domain: str, selector: str | None = None) -> DkimKey | None:
+    """The key the domain's mail is signed with (the engine's config says which), or None.
+
+    With `selector`: that selector's key, signing or not.
+    """
+    domain = normalize_domain(domain)
+    if selector is not None:
+        selector = validate_selector(selector)
+    return _find_key(get_store(), dkim_engine(), domain, selector)
+
+
+def dkim_keys(domain: str) -> list[DkimKey]:
+    """Every key of the domain we can find: the signing one first, then the others (by selector)."""
+    domain = normalize_domain(domain)
+    store, engine = get_store(), dkim_engine()
+    selectors = [dkim.DEFAULT_SELECTOR]
+    if engine == dkim.OPENDKIM:
+        selectors += [e.selector for e in dkim.parse_keytable(store.read(dkim.KEYTABLE)) if e.domain == domain]
+    elif configured := dkim.rspamd_key_for(domain, store.read(dkim.DKIM_SIGNING_CONF)):
+        selectors.append(configured[1])
+    keys = [key for s in dict.fromkeys(selectors) if (key := _find_key(store, engine, domain, s))]
+    return sorted(keys, key=lambda key: (not key.signing, key.selector))
 
 
 def domain_dns_records(domain: str) -> list[DnsRecord]:
@@ -201,7 +235,9 @@ def domain_dns_check(domain: str) -> list[DnsRecord]:
 
 
 def validate_selector(value: str, *, field: str = "selector") -> str:
-    selector = (value or "").strip().lower()
+    if not isinstance(value, str) or _CONTROL.search(value):  # "mail\n" is not "mail"
+        raise FieldError(field, "A selector is one DNS label: no line breaks or other control characters.")
+    selector = value.strip().lower()
     if not dkim.SELECTOR.match(selector):
         raise FieldError(
             field, "Use 1 to 63 letters a-z, digits and hyphens, starting with a letter or digit (like mail)."
@@ -303,6 +339,89 @@ def dkim_generate_start(*, domain: str, selector: str, bits: int, force: bool, a
     )  # fmt: skip
 
 
+def dkim_delete(*, domain: str, selector: str | None = None, actor: Actor, dry_run: bool = False) -> DkimSaved:
+    """Remove a key of the domain (the signing one unless `selector` says which) in one commit.
+
+    The engine's config stops naming it (KeyTable and SigningTable lines, or the domain's block in
+    dkim_signing.conf) and its files go, unless another domain's entry uses the same file. Another
+    key of the domain may then sign (OpenDKIM takes the next SigningTable line). The private key
+    is never in the history; the tables and the public parts are. The TXT record in DNS can go
+    once the change is applied.
+    """
+    domain = normalize_domain(domain)
+    selector = validate_selector(selector) if selector is not None else None
+    store, engine = get_store(), dkim_engine()
+    key = _find_key(store, engine, domain, selector)
+    if key is None:
+        raise Conflict("selector", f"{domain} has no DKIM key{f' with the selector {selector}' if selector else ''}.")
+    message = f"Delete DKIM key {key.selector} for {domain} ({engine})"
+    with store.change(actor=actor.name, message=message, dry_run=dry_run) as change:
+        current = _find_key(change, engine, domain, key.selector)
+        if current is None:
+            raise Conflict("selector", f"The DKIM key {key.selector} of {domain} was deleted meanwhile.")
+        if engine == dkim.OPENDKIM:
+            _delete_opendkim(change, current)
+        else:
+            _delete_rspamd(change, current)
+    assert change.result is not None
+    if dry_run:
+        return DkimSaved(change.result, None, current)
+    outcome = change_recorded(change.result, actor=actor, action="dkim.delete", object=f"{current.selector} {domain}")
+    return DkimSaved(change.result, outcome, current)
+
+
+def _reapply_stamp() -> str:
+    # Microseconds: two changes within one second must still change the file (or DMS skips it).
+    return timezone.now().isoformat(timespec="microseconds")
+
+
+def _delete_opendkim(writer: Change, key: DkimKey) -> None:
+    old_keytable = writer.read(dkim.KEYTABLE)
+    keytable = dkim.keytable_without(old_keytable, key.domain, key.selector)
+    signingtable = dkim.signingtable_without(writer.read(dkim.SIGNINGTABLE), key.name)
+    for rel, text in ((dkim.KEYTABLE, keytable), (dkim.SIGNINGTABLE, signingtable)):
+        if writer.read_bytes(rel) is not None and text != writer.read(rel):
+            writer.write(rel, text)
+    gone = {e.path for e in dkim.parse_keytable(old_keytable)} - {e.path for e in dkim.parse_keytable(keytable)}
+    still_used = {dkim.config_rel(e.path) for e in dkim.parse_keytable(keytable)}
+    privates = {key.private_path, dkim.opendkim_private_rel(key.domain, key.selector)}
+    privates |= {found for path in gone if (found := dkim.config_rel(path))}
+    for private in privates - still_used:
+        zone = [private.removesuffix(".private") + ".txt"] if private.endswith(".private") else []
+        for rel in (private, *zone):
+            if writer.read_bytes(rel) is not None:
+                writer.delete(rel)
+
+
+def _delete_rspamd(writer: Change, key: DkimKey) -> None:
+    old = writer.read(dkim.DKIM_SIGNING_CONF)
+    configured = dkim.dkim_signing_domains(old)
+    own = configured.get(key.domain)
+    if own is None and key.signing:
+        raise Conflict(
+            "selector",
+            f"Rspamd finds {key.domain}'s key through the top-level path and selector of {dkim.DKIM_SIGNING_CONF}, "
+            "which every domain without its own block shares: edit that file by hand.",
+        )
+    if own is not None and own[1] == key.selector:
+        conf = dkim.dkim_signing_remove_domain(old, key.domain)
+        writer.write(dkim.DKIM_SIGNING_CONF, conf)
+        commands = writer.read_bytes(dkim.CUSTOM_COMMANDS)
+        if commands is not None and commands.strip():  # see mark_custom_commands: DMS re-applies them then
+            writer.write(dkim.CUSTOM_COMMANDS, dkim.mark_custom_commands(commands.decode(), _reapply_stamp()))
+    still_used = {dkim.config_rel(path) for name, (path, _) in configured.items() if name != key.domain}
+    privates = {
+        key.private_path,
+        *(dkim.rspamd_files(key.domain, key.selector, bits).private for bits in dkim.KEY_SIZES),
+    }
+    for private in privates - still_used:
+        base = private.removesuffix(".private.txt")
+        public = [f"{base}.public.txt", f"{base}.public.dns.txt"] if private.endswith(".private.txt") else []
+        for rel in (private, *public):
+            if writer.read_bytes(rel) is not None:
+                writer.delete(rel)
+
+
 def _private_rel(engine: str, domain: str, selector: str, bits: int) -> str:
     if engine == dkim.OPENDKIM:
         return dkim.opendkim_private_rel(domain, selector)
@@ -352,5 +471,4 @@ def _write_rspamd(writer: Change, domain: str, selector: str, bits: int, pem: st
     writer.write(dkim.DKIM_SIGNING_CONF, conf)
     commands = writer.read_bytes(dkim.CUSTOM_COMMANDS)
     if conf.encode() != old and commands is not None and commands.strip():
-        stamp = timezone.now().isoformat(timespec="seconds")
-        writer.write(dkim.CUSTOM_COMMANDS, dkim.mark_custom_commands(commands.decode(), stamp))
+        writer.write(dkim.CUSTOM_COMMANDS, dkim.mark_custom_commands(commands.decode(), _reapply_stamp()))

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import dkim, domains
@@ -41,10 +43,10 @@ def domain_detail(request: HttpRequest, domain: str) -> HttpResponse:
     if request.headers.get("HX-Request"):
         return render(request, "accounts/_domain_records.html", context)
     key = domains.dkim_get(found.name)
+    others = [k for k in domains.dkim_keys(found.name) if k != key]
     form = DkimGenerateForm(initial=_suggested(key))
-    return render(
-        request, "accounts/domain_detail.html", {**context, "key": key, "form": form, "engine": domains.dkim_engine()}
-    )
+    context.update(key=key, other_keys=others, form=form, engine=domains.dkim_engine())
+    return render(request, "accounts/domain_detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -70,3 +72,34 @@ def dkim_generate(request: HttpRequest, domain: str) -> HttpResponse:
     )
     context = {"domain": found, "form": form, "key": key, "preview": preview.result, "suggested": preview.key}
     return render(request, "accounts/dkim_generate.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def dkim_delete(request: HttpRequest, domain: str, selector: str) -> HttpResponse:
+    """GET: what goes (the files, and the TXT record to take out of DNS); POST: delete the key."""
+    found = _domain_or_404(request, domain)
+    try:
+        key = domains.dkim_get(found.name, selector)
+    except FieldError as error:
+        return HttpResponseBadRequest(f"Not a DKIM selector: {error.message}")
+    if key is None:
+        raise Http404(f"{found.name} has no DKIM key with the selector {selector}.")
+    actor = Actor.from_request(request)
+    back = redirect(reverse("domains:domain-detail", args=[found.name]) + "#dkim")
+    if request.method == "POST":
+        try:
+            saved = domains.dkim_delete(domain=found.name, selector=key.selector, actor=actor)
+        except Conflict as error:
+            messages.error(request, error.message)
+            return back
+        assert saved.outcome is not None
+        messages.success(
+            request,
+            f"Deleted the DKIM key {key.selector} of {found.name}. {saved.outcome.message.removeprefix('Saved. ')} "
+            f"Then remove the TXT record {key.name} from the domain's DNS.",
+        )
+        return back
+    preview = domains.dkim_delete(domain=found.name, selector=key.selector, actor=actor, dry_run=True)
+    others = [other for other in domains.dkim_keys(found.name) if other.selector != key.selector]
+    context = {"domain": found, "key": key, "others": others, "preview": preview.result}
+    return render(request, "accounts/dkim_delete.html", context)

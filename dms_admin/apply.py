@@ -44,13 +44,21 @@ RECREATE_FILES = (
 RECREATE_TREES = ("opendkim/", "ssl/", "sieve-filter/", "sieve-pipe/", "getmail/")
 
 
-def action_for(path: str, *, created: bool = False) -> Action:
+# Read by Rspamd straight from the config folder, at the path dkim_signing.conf names: once that
+# file no longer names it (a change the detector applies), a removed key is gone for Rspamd too.
+REMOVAL_WATCHED_TREES = ("rspamd/dkim/",)
+
+
+def action_for(path: str, *, created: bool = False, removed: bool = False) -> Action:
     if is_housekeeping(path):
         return Action.NONE
     if path in WATCHED_FILES or path.startswith(WATCHED_TREES):
+        # DMS's change detector never sees a deleted file (spec §2.1): only a re-create does.
+        if removed and not path.startswith(REMOVAL_WATCHED_TREES):
+            return Action.RECREATE
         return Action.WATCHED
-    if path in RELOAD_FILES:
-        return Action.RECREATE if created else Action.RELOAD
+    if path in RELOAD_FILES:  # hooked in (or out) only at start: a new or removed table needs a re-create
+        return Action.RECREATE if created or removed else Action.RELOAD
     if path.startswith(RECREATE_TREES):
         return Action.RECREATE
     if "/" not in path and any(fnmatch.fnmatchcase(path, p) for p in RECREATE_FILES):
@@ -70,6 +78,6 @@ class Plan:
         return sorted(p for p, a in self.files.items() if a == action)
 
 
-def plan(paths: Iterable[str], *, created: Iterable[str] = ()) -> Plan:
-    new = set(created)
-    return Plan({p: action_for(p, created=p in new) for p in paths})
+def plan(paths: Iterable[str], *, created: Iterable[str] = (), removed: Iterable[str] = ()) -> Plan:
+    new, gone = set(created), set(removed)
+    return Plan({p: action_for(p, created=p in new, removed=p in gone) for p in paths})

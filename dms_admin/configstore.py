@@ -39,6 +39,7 @@ from pathlib import Path, PurePosixPath
 import pygit2
 
 from dms_admin.background import background
+from dms_admin.emptyfiles import content_to_write
 from dms_admin.redact import REDACTED_FILES, redact_env_text, unredact_env_text
 from dms_admin.revert import FileConflict, RevertConflict, revert_file
 
@@ -206,6 +207,8 @@ def clean_relpath(rel: str) -> str:
 
 def unified_diff(rel: str, old: bytes | None, new: bytes | None) -> str:
     if is_secret(rel):
+        if new is None:
+            return f"--- a/{rel}\n+++ /dev/null\n@@ secret file removed; its contents are not shown @@\n"
         return f"--- a/{rel}\n+++ b/{rel}\n@@ secret file changed; its contents are not shown @@\n"
     old_text = (old or b"").decode("utf-8", errors="replace")
     new_text = (new or b"").decode("utf-8", errors="replace")
@@ -288,7 +291,9 @@ class Change:
         return "" if data is None else data.decode("utf-8")
 
     def write(self, rel: str, text: str) -> None:
-        self._staged[clean_relpath(rel)] = normalize_text(text).encode("utf-8")
+        rel = clean_relpath(rel)
+        # Some files must go rather than stay empty (emptyfiles.RULES says which, and why).
+        self._staged[rel] = content_to_write(rel, normalize_text(text).encode("utf-8"))
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         self._staged[clean_relpath(rel)] = data
@@ -511,6 +516,14 @@ class ConfigStore:
         with contextlib.suppress(FileNotFoundError):
             target.unlink()
             _fsync_dir(target.parent)
+        # Folders the removal emptied go too (opendkim/keys/<domain>/ once its last key is deleted).
+        folder = target.parent
+        while folder != self.root and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone): stop here
+                break
+            folder = folder.parent
 
     def _wait_for_dms_change_detector(self, limit: float = 5.0) -> None:
         # Cooperative: DMS holds this lock while it rebuilds from the files; a fresh lock means a

@@ -77,7 +77,8 @@ def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: 
     The outcome's message says what was written and what happens next, never more: a watched
     file is "waiting for DMS" until its confirmation job says otherwise.
     """
-    plan = apply.plan(result.files, created=result.created)
+    removed = [rel for rel, _, new in result.contents if new is None]
+    plan = apply.plan(result.files, created=result.created, removed=removed)
     outcome = apply.Action(plan.action)
     written = _written(list(result.files))
     audit = functools.partial(

@@ -32,6 +32,10 @@ class RulesResultSerializer(RulesSerializer):
 class LintProblemSerializer(serializers.Serializer):
     line = serializers.IntegerField(allow_null=True)
     message = serializers.CharField()
+    denied = serializers.BooleanField(
+        help_text="Refused by dms-admin itself (a setting that loads code, reads files or runs programs); "
+        "such rules are never linted"
+    )
 
 
 class LintResultSerializer(serializers.Serializer):
@@ -77,7 +81,7 @@ class BayesSerializer(serializers.Serializer):
 def _lint_payload(problems: list[files.LintProblem]) -> dict[str, Any]:
     return {
         "ok": not problems,
-        "problems": [{"line": p.line, "message": p.message} for p in problems],
+        "problems": [{"line": p.line, "message": p.message, "denied": p.denied} for p in problems],
         "fields": {"text": [f"line {p.line}: {p.message}" if p.line else p.message for p in problems]}
         if problems
         else {},
@@ -96,7 +100,9 @@ def _text(request: Request) -> str:
     request=RulesSerializer,
     parameters=[DRY_RUN],
     responses={200: RulesResultSerializer},  # 400: the API's error shape, `fields.text` by line
-    description="Lints with the mail container's `spamassassin --lint` first; 400 lists the problems by line.",
+    description="Refuses settings that load code, read files or run programs (loadplugin, include, bayes_path, "
+    "eval: tests SpamAssassin does not ship, …), then lints with the mail container's `spamassassin --lint`; "
+    "400 lists the problems by line.",
 )
 @api_view(["GET", "PUT"])
 def rules(request: Request) -> Response:
@@ -107,16 +113,24 @@ def rules(request: Request) -> Response:
         result, outcome = services.rules_save(text=text, actor=api_actor(request), dry_run=is_dry_run(request))
     except services.RulesInvalid as invalid:
         body = _lint_payload(invalid.problems)
-        return error_response(
-            f"SpamAssassin refused the rules: {invalid.message}", status.HTTP_400_BAD_REQUEST, body["fields"]
-        )
+        return error_response(f"{invalid.headline}: {invalid.message}", status.HTTP_400_BAD_REQUEST, body["fields"])
     return Response({"text": services.rules_get(), **change_payload(result, outcome)})
 
 
-@extend_schema(request=RulesSerializer, responses=LintResultSerializer)
+@extend_schema(
+    request=RulesSerializer,
+    responses={200: LintResultSerializer, 400: LintResultSerializer},
+    description="200 with SpamAssassin's lint problems (none: ok); 400 with `error` when dms-admin refuses a "
+    "line outright (then SpamAssassin is not asked).",
+)
 @api_view(["POST"])
 def rules_validate(request: Request) -> Response:
-    return Response(_lint_payload(services.rules_lint(text=_text(request))))
+    problems = services.rules_lint(text=_text(request))
+    body = _lint_payload(problems)
+    if any(p.denied for p in problems):
+        invalid = services.RulesInvalid(problems)
+        return Response({"error": f"{invalid.headline}: {invalid.message}", **body}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(body)
 
 
 def _schedule_values(request: Request, partial: bool = False) -> dict[str, Any]:

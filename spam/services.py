@@ -61,11 +61,17 @@ def _rspamd_stat_wait() -> float:
 
 
 class RulesInvalid(FieldError):
-    """`spamassassin --lint` refused the rules; `problems` has each message with its line."""
+    """dms-admin or `spamassassin --lint` refused the rules; `problems` has each message with its line."""
 
     def __init__(self, problems: list[files.LintProblem]) -> None:
         self.problems = problems
         super().__init__("text", "; ".join(_problem_text(p) for p in problems))
+
+    @property
+    def headline(self) -> str:
+        if any(p.denied for p in self.problems):
+            return "These rules are not allowed in spamassassin-rules.cf"
+        return "SpamAssassin refused the rules"
 
 
 def _problem_text(problem: files.LintProblem) -> str:
@@ -110,7 +116,13 @@ def rules_get() -> str:
 
 
 def rules_lint(*, text: str, mailserver: MailServer | None = None) -> list[files.LintProblem]:
-    """Lint `text` as the rules file with the container's SpamAssassin, on a temporary copy of its config."""
+    """What is wrong with `text` as the rules file: first what dms-admin refuses outright
+    (files.rules_refusals), and only when nothing is, the container's `spamassassin --lint` on a
+    temporary copy of its config (a refused line never reaches SpamAssassin, not even its lint)."""
+    text = files.rules_text(text)
+    refused = files.rules_refusals(text)
+    if refused:
+        return refused
     mailserver = mailserver or get_mailserver()
     made = mailserver.exec(["bash", "-c", 'd=$(mktemp -d) && cp -a /etc/spamassassin/. "$d"/ && echo "$d"'])
     folder = made.output.strip().splitlines()[-1] if made.ok and made.output.strip() else ""
@@ -132,7 +144,7 @@ def rules_lint(*, text: str, mailserver: MailServer | None = None) -> list[files
 
 def rules_save(*, text: str, actor: Actor, dry_run: bool = False) -> tuple[ChangeResult, ChangeOutcome | None]:
     """Lint, then write the rules file as one commit; the mail container then needs a re-create."""
-    text = text.replace("\r\n", "\n")
+    text = files.rules_text(text)  # what the store writes is what was checked
     problems = rules_lint(text=text)
     if problems:
         raise RulesInvalid(problems)

@@ -104,7 +104,8 @@ def rules_edit(request: HttpRequest) -> HttpResponse:
     text = form.data.get("text", "") if form.is_bound else form.initial["text"]
     bad = {p.line for p in problems if p.line}
     gutter = [(n, n in bad) for n in range(1, max(text.count("\n") + 1, 1) + 1)]
-    context = {"form": form, "problems": problems, "checked": checked, "gutter": gutter}
+    denied = any(p.denied for p in problems)  # our own refusal: SpamAssassin was not asked
+    context = {"form": form, "problems": problems, "checked": checked, "gutter": gutter, "denied": denied}
     return render(request, "spam/rules_edit.html", context, status=400 if problems else 200)
 
 

@@ -1,7 +1,9 @@
-"""A DKIM key made for Rspamd is readable by Rspamd's user in the real test mail image at once."""
+"""DKIM keys for Rspamd in the real test mail image: a new key is readable by Rspamd's user at once, and
+after a delete Rspamd's own parser reads dkim_signing.conf with only the other domain."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,27 @@ def test_without_the_handover_rspamd_could_not_read_it(mail_container: Container
     key.write_text(dkim.generate_private_key(1024))
     key.chmod(0o600)
     assert not readable_by_rspamd(mail_container, "/tmp/docker-mailserver/rspamd/dkim/" + key.name)
+
+
+def test_after_a_delete_rspamd_reads_the_conf_with_only_the_other_domain(  # type: ignore[no-untyped-def]
+    settings, docker_engine, mail_container: Container, config_dir: Path
+) -> None:
+    settings.DOCKER_HOST = docker_engine.host
+    settings.DMS_CONTAINER_NAME = mail_container.name
+    settings.DMS_CONTAINER_LABEL = ""
+    with (config_dir / "mailserver.env").open("a") as env:
+        env.write("ENABLE_RSPAMD=1\nENABLE_OPENDKIM=0\n")
+    for domain in ("example.test", "other.test"):
+        domains.dkim_generate(domain=domain, bits=1024, actor=Actor("admin"))
+    domains.dkim_delete(domain="example.test", actor=Actor("admin"))
+    # What DMS's change detector does with override.d/, then Rspamd's own reading of the result.
+    copied = mail_container.exec_run(
+        ["bash", "-c", "cp /tmp/docker-mailserver/rspamd/override.d/* /etc/rspamd/override.d/ && rspamadm configtest"]
+    )
+    assert copied.exit_code == 0, copied.output.decode()
+    dump = mail_container.exec_run(["bash", "-c", "rspamadm configdump -j dkim_signing 2>/dev/null"])
+    assert dump.exit_code == 0, dump.output.decode()
+    signing = json.loads(dump.output)
+    assert set(signing["domain"]) == {"other.test"}
+    assert signing["domain"]["other.test"]["path"] == dkim.rspamd_files("other.test", "mail", 1024).container_private
+    assert not (config_dir / "rspamd" / "dkim" / "rsa-1024-mail-example.test.private.txt").exists()

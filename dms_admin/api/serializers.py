@@ -94,7 +94,9 @@ def change_payload(result: ChangeResult, outcome: ChangeOutcome | None) -> dict[
     from dms_admin.apply import plan
 
     if outcome is None:
-        return {"dry_run": True, "diff": result.diff, "apply": plan(result.files, created=result.created).action.label}
+        removed = [rel for rel, _, new in result.contents if new is None]
+        planned = plan(result.files, created=result.created, removed=removed)
+        return {"dry_run": True, "diff": result.diff, "apply": planned.action.label}
     return {"change": outcome.as_dict(), "apply": outcome.apply_dict()}
 
 

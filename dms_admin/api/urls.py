@@ -19,6 +19,9 @@ urlpatterns = [
     path("domains/", api_domains.domain_list, name="api-domain-list"),
     path("domains/<str:domain>/dns/", api_domains.domain_dns, name="api-domain-dns"),
     path("domains/<str:domain>/dkim/", api_domains.domain_dkim, name="api-domain-dkim"),
+    path(
+        "domains/<str:domain>/dkim/<str:selector>/", api_domains.domain_dkim_selector, name="api-domain-dkim-selector"
+    ),
     path("relays/", api_relays.relay_list, name="api-relay-list"),
     path("relays/<str:domain>/", api_relays.relay_detail, name="api-relay-detail"),
     path("restrictions/", api_relays.restriction_list, name="api-restriction-list"),

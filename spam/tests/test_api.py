@@ -262,3 +262,36 @@ def test_spam_settings_with_bad_fields_show_them_all_keep_every_value_and_write_
     assert page.count('aria-invalid="true"') == 2 and "Nothing was saved" in page
     assert 'value="lots"' in page and 'value="many"' in page and 'value="[SPAM] "' in page
     assert '<option value="0" selected>0</option>' in page
+
+
+DENIED_RULES = "header LOCAL_TEST Subject =~ /viagra/i\n  LoadPlugin Mail::SpamAssassin::Plugin::Evil /tmp/evil.pm\nscore LOCAL_TEST 5\n"
+
+
+def test_the_api_refuses_a_denied_directive_by_line_without_asking_spamassassin(admin_client, config_dir) -> None:  # type: ignore[no-untyped-def]
+    # The engine is unreachable here: a 503 would mean the rules went on to lint.
+    (config_dir / "spamassassin-rules.cf").write_text("score OLD 1\n")
+    put = admin_client.put("/api/v1/spam/rules/", {"text": DENIED_RULES}, content_type="application/json")
+    assert put.status_code == 400, put.json()
+    assert put.json()["error"].startswith("These rules are not allowed in spamassassin-rules.cf: line 2: ")
+    assert put.json()["fields"]["text"] == [
+        "line 2: not allowed here: loadplugin loads Perl code into the mail server."
+    ]
+    assert (config_dir / "spamassassin-rules.cf").read_text() == "score OLD 1\n"
+    checked = admin_client.post("/api/v1/spam/rules/validate/", {"text": DENIED_RULES}, content_type="application/json")
+    assert checked.status_code == 400 and checked.json()["ok"] is False
+    assert checked.json()["problems"] == [
+        {"line": 2, "message": "not allowed here: loadplugin loads Perl code into the mail server.", "denied": True}
+    ]
+    assert "line 2" in checked.json()["error"] and checked.json()["fields"]["text"][0].startswith("line 2: ")
+    assert not AuditEntry.objects.filter(action="spam.rules").exists()
+
+
+def test_the_panel_marks_the_line_of_a_denied_directive(admin_client, config_dir) -> None:  # type: ignore[no-untyped-def]
+    for action in ("validate", "save"):
+        answer = admin_client.post(reverse("spam:rules"), {"text": DENIED_RULES, "action": action})
+        page = answer.content.decode()
+        assert answer.status_code == 400, action
+        assert "not allowed in this file (SpamAssassin was not asked)" in page
+        assert '<a href="#" data-line="2">line 2</a>: not allowed here: loadplugin' in page
+        assert '<span class="">1</span><span class="bad">2</span><span class="">3</span>' in page
+    assert not (config_dir / "spamassassin-rules.cf").exists()

@@ -1,6 +1,8 @@
 # ruff: noqa: E501  (real tool output, one line per line)
 from __future__ import annotations
 
+import pytest
+
 from spam import files
 
 DUMP = """\
@@ -92,3 +94,101 @@ def test_it_builds_scope_globs_and_refuses_bad_names() -> None:
         assert not files.folder_ok(bad)
     for good in (".Junk", ".Archives*", ".INBOX.*", "cur"):
         assert files.folder_ok(good)
+
+
+# ---- what a rules file may not say -----------------------------------------------------------------
+
+ALLOWED = """\
+# loadplugin Mail::SpamAssassin::Plugin::Foo   (a comment: not read)
+header   LOCAL_TEST  Subject =~ /viagra/i   # include /etc/passwd (comment)
+score LOCAL_TEST 5.0
+describe LOCAL_TEST Mentions \\# a hash
+ifplugin Mail::SpamAssassin::Plugin::Shortcircuit
+  shortcircuit LOCAL_TEST on
+endif
+if (version >= 4.000000)
+  header LOCAL_NO_TO eval:check_for_missing_to_header()
+  body   LOCAL_STOCK eval:check_stock_info('3')
+  header LOCAL_RBL   eval:check_rbl('local', 'zen.example.test.')
+endif
+urirhssub LOCAL_URIBL multi.uribl.example.test. A 2
+body LOCAL_TABS\tlooks fine
+meta LOCAL_META (LOCAL_TEST && LOCAL_NO_TO)
+use_bayes 1
+bayes_auto_learn 1
+dns_options rotate
+rbl_timeout 15
+"""
+
+
+def test_rules_that_only_score_and_match_are_allowed() -> None:
+    assert files.rules_refusals(ALLOWED) == []
+    assert files.rules_refusals("") == []
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("loadplugin Mail::SpamAssassin::Plugin::Evil /tmp/evil.pm", "loadplugin loads Perl code"),
+        ("  LoadPlugin Evil", "loadplugin loads Perl code"),
+        ("\ttryplugin Evil", "tryplugin loads Perl code"),
+        ("LOADPLUGIN Evil", "loadplugin"),
+        ("include /etc/shadow", "include reads another file"),
+        ("file start /etc/spamassassin/local.cf", "file is SpamAssassin's own marker"),
+        ("allow_user_rules 1", "allow_user_rules lets users' own preferences add rules"),
+        ("allow-user-rules 1", "allow_user_rules"),  # SpamAssassin reads - as _
+        ("bayes_path /tmp/bayes", "bayes_path moves the Bayes database"),
+        ("bayes_store_module Mail::SpamAssassin::BayesStore::SQL", "bayes_store_module"),
+        ("bayes_sql_dsn DBI:mysql:spam", "bayes_sql_dsn"),
+        ("auto_whitelist_path /tmp/awl", "auto_whitelist_path"),
+        ("auto_welcomelist_factory Evil", "auto_welcomelist_factory"),
+        ("user_scores_dsn DBI:mysql:prefs", "user_scores_dsn reads per-user settings"),
+        ("helper_home_dir /tmp", "helper_home_dir changes which program"),
+        ("razor_config /tmp/razor.conf", "razor_config"),
+        ("pyzor_options --homedir /tmp", "pyzor_options"),
+        ("pyzor_path /tmp/evil", "pyzor_path"),
+        ("dcc_path /tmp/evil", "dcc_path"),
+        ("dcc_home /tmp", "dcc_home"),
+        ("extracttext_external evil /bin/sh -c {}", "extracttext_external runs external programs"),
+        ("lock_method nfssafe", "lock_method"),
+        ("geodb_module GeoIP2", "geodb_module"),
+        ("some_future_plugin_path /tmp/x", "some_future_plugin_path names a file"),
+        ("lang en loadplugin Evil", "loadplugin"),  # the i18n prefix SpamAssassin drops
+        ("lang de_DE lang fr include /x", "include"),
+        ("header EVIL eval:system('id')", "eval:system is not one of SpamAssassin's own eval tests"),
+        ("body EVIL eval:_private_method()", "eval:_private_method"),
+        ("rawbody EVIL eval:unknown_thing()", "eval:unknown_thing"),
+        ("full EVIL EVAL:check_rbl_x()", "eval:check_rbl_x"),
+        ("uri EVIL eval:nope()", "eval:nope"),
+        ("header EVIL eval:", "eval: names no test"),
+        ("header EVIL Subject =~ /(?{ system('id') })/", "runs Perl code from a regular expression"),
+        ("body EVIL /(??{ 'x' })/", "runs Perl code"),
+        ("header EVIL Subject =~ /x/\x00", "control character"),
+        ("score EVIL\x0b1", "control character"),
+    ],
+)
+def test_a_denied_directive_is_refused_with_its_line_and_reason(line: str, words: str) -> None:
+    problems = files.rules_refusals(f"header OK Subject =~ /ok/\nscore OK 1\n{line}\nscore OK 2\n")
+    assert [(p.line, p.denied) for p in problems] == [(3, True)]
+    assert words in problems[0].message and problems[0].message.startswith("not allowed here: ")
+
+
+def test_an_if_block_does_not_hide_a_denied_directive() -> None:
+    text = (
+        "if (0)\n  loadplugin Evil\nelse\nifplugin Mail::SpamAssassin::Plugin::Bayes\n\tbayes_path /x\nendif\nendif\n"
+    )
+    assert [p.line for p in files.rules_refusals(text)] == [2, 5]
+
+
+def test_line_ending_and_bom_tricks_are_read_as_the_store_writes_them() -> None:
+    # The store drops a BOM and turns CR and CRLF into LF (spec §1.1): a lone CR must not hide a
+    # line from the check that the saved file then has.
+    assert [p.line for p in files.rules_refusals("\ufeffloadplugin Evil\n")] == [1]
+    assert [p.line for p in files.rules_refusals("score A 1\rinclude /etc/passwd\r\nscore B 2")] == [2]
+    assert files.rules_text("a\r\nb\rc") == "a\nb\nc\n"
+
+
+def test_every_eval_test_of_spamassassin_is_allowed_and_names_are_case_sensitive() -> None:
+    assert "check_rbl" in files.EVAL_TESTS and "check_access_database" not in files.EVAL_TESTS
+    assert files.rules_refusals("header A eval:check_for_missing_to_header()\n") == []
+    assert files.rules_refusals("header A eval:Check_For_Missing_To_Header()\n")  # Perl subs are case-sensitive

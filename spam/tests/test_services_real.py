@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import django_rq
 import pytest
@@ -13,6 +14,7 @@ from django_rq import get_worker
 
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
+from dms_admin.dms import get_mailserver
 from dms_admin.models import JobRun, PendingChange
 from spam import files, jobs, services
 from spam.models import TrainingRun, TrainingSchedule
@@ -62,6 +64,71 @@ def test_it_lints_good_rules_clean_and_names_the_line_of_a_bad_one() -> None:
     problems = services.rules_lint(text=BAD)
     assert [p.line for p in problems] == [3]
     assert "headr BROKEN" in problems[0].message
+
+
+# Passes dms-admin's own check (eval tests SpamAssassin ships, ifplugin/if blocks, shortcircuit, URI
+# blocklists) and SpamAssassin 4's lint.
+ALLOWED = """\
+# loadplugin Mail::SpamAssassin::Plugin::Foo   (commented out: not read)
+header LOCAL_VIAGRA Subject =~ /viagra/i   # include /etc/passwd (a comment)
+score LOCAL_VIAGRA 5.0
+describe LOCAL_VIAGRA Mentions viagra \\# in the subject
+ifplugin Mail::SpamAssassin::Plugin::Shortcircuit
+  shortcircuit LOCAL_VIAGRA spam
+endif
+if (version >= 4.000000)
+  header LOCAL_NO_TO eval:check_for_missing_to_header()
+  score LOCAL_NO_TO 0.5
+  body LOCAL_STOCK eval:check_stock_info('3')
+  score LOCAL_STOCK 0.1
+endif
+ifplugin Mail::SpamAssassin::Plugin::URIDNSBL
+  urirhssub LOCAL_URIBL multi.uribl.example.test. A 2
+  body LOCAL_URIBL eval:check_uridnsbl('LOCAL_URIBL')
+  tflags LOCAL_URIBL net
+endif
+meta LOCAL_BOTH (LOCAL_VIAGRA && LOCAL_NO_TO)
+score LOCAL_BOTH 1.0
+"""
+
+
+class CountingMailServer:
+    """The real mail container, counting what runs in it (to see that lint did not run)."""
+
+    def __init__(self) -> None:
+        self.real = get_mailserver()
+        self.commands: list[list[str]] = []
+
+    def exec(self, cmd: list[str], **kwargs: Any) -> Any:
+        self.commands.append(cmd)
+        return self.real.exec(cmd, **kwargs)
+
+    def put_file(self, path: str, data: bytes) -> None:
+        self.commands.append(["put_file", path])
+        self.real.put_file(path, data)
+
+
+def test_rules_that_pass_our_check_pass_spamassassins_lint_too() -> None:
+    assert files.rules_refusals(ALLOWED) == []
+    counting = CountingMailServer()
+    assert services.rules_lint(text=ALLOWED, mailserver=counting) == []  # type: ignore[arg-type]
+    assert any(cmd[:2] == ["spamassassin", "--lint"] for cmd in counting.commands)
+
+
+def test_a_denied_directive_never_reaches_lint(config_dir: Path) -> None:
+    # A lint error on line 1 as well: only our refusal comes back, SpamAssassin is never asked.
+    denied = "if (0)\n  loadplugin Mail::SpamAssassin::Plugin::Evil /tmp/e.pm\nendif\n"
+    text = "headr BROKEN Subject =~ /x/\n" + GOOD + denied
+    counting = CountingMailServer()
+    problems = services.rules_lint(text=text, mailserver=counting)  # type: ignore[arg-type]
+    assert [(p.line, p.denied) for p in problems] == [(5, True)] and "loadplugin" in problems[0].message
+    assert counting.commands == []
+    with pytest.raises(services.RulesInvalid) as refused:
+        services.rules_save(text=text, actor=ADMIN)
+    assert [p.line for p in refused.value.problems] == [5]
+    assert not (config_dir / files.RULES_FILE).exists()
+    # What lint would have said of the file without the denied line: the broken line 1.
+    assert [p.line for p in services.rules_lint(text=text.replace("loadplugin", "# loadplugin"))] == [1]
 
 
 def test_saving_rules_commits_and_needs_a_recreate(store: ConfigStore, config_dir: Path) -> None:
