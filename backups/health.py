@@ -7,7 +7,6 @@ failed after it makes the line a warning with the job's reason.
 from __future__ import annotations
 
 from django.db.models import Sum
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.timesince import timesince
 
@@ -15,6 +14,7 @@ from backups.models import BackupArchive, BackupPolicy
 from dms_admin.health import BACKUP_MAX_AGE, OK, WARN, Check, next_line
 from dms_admin.models import JobRun
 from dms_admin.schedules import next_of
+from dms_admin.units import format_bytes
 
 BACKUP_KIND = "backup"
 
@@ -64,8 +64,8 @@ def checks() -> list[Check]:
         )
     else:
         total = BackupArchive.objects.filter(safety=False).aggregate(size=Sum("size"))["size"] or 0
-        kind, size = newest.get_kind_display().lower(), filesizeformat(newest.size)
-        message = f"{when} ({kind}, {size}; all archives {filesizeformat(total)})."
+        kind, size = newest.get_kind_display().lower(), format_bytes(newest.size)
+        message = f"{when} ({kind}, {size}; all archives {format_bytes(total)})."
         check = Check("backup", "Last backup", OK, message, gauges=gauges)
     schedules = list(BackupPolicy.objects.filter(enabled=True).values_list("cron", "timezone"))
     none = "No backup schedule: nothing is backed up unless you run one."

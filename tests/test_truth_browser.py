@@ -67,6 +67,16 @@ def test_with_the_engine_stopped_a_create_says_waiting_then_not_applied_with_the
     assert "Docker engine cannot be reached" in verdict.inner_text()
     assert page.locator("#confirm-failed").count() == 1
     _shot(page, "home-engine-down-1280")
+    # Keyboard: the skip link leads to the content; Escape closes an open menu.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.click("details.more:not(.account-menu) summary")
+    assert page.locator("details.more:not(.account-menu)").get_attribute("open") is not None
+    page.keyboard.press("Escape")
+    assert page.locator("details.more:not(.account-menu)").get_attribute("open") is None
+    page.click(".account-menu summary")
+    menu = page.locator(".account-menu .menu").inner_text()
+    assert "Sign out\n" in menu and "Sign out everywhere" in menu and "every browser" in menu
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     _no_page_scroll(page)
