@@ -103,9 +103,12 @@ def dns_check(domains: list[str]) -> Check:
     gauges = (("dms_admin_dns_domains_failing", "Domains whose last DNS check found a record wrong", len(failing)),)
     if not domains:
         return Check("dns", "DNS", OK, "No domain yet.", gauges=gauges)
-    parts = [f"{len(domains) - len(failing) - len(unchecked)} of {len(domains)} domain(s) pass"]
+    checked_count = len(domains) - len(unchecked)
+    parts = []
+    if checked_count:
+        parts.append(f"{checked_count - len(failing)} of {checked_count} checked domain(s) pass")
     if unchecked:
-        parts.append(f"{len(unchecked)} not checked yet")
+        parts.append(f"{len(unchecked)} not checked yet (a domain's page checks it)")
     checked = [r.checked_at for r in results.values()]
     if checked:
         parts.append(f"oldest check {timesince(min(checked), timezone.now())} ago")

@@ -217,3 +217,16 @@ def test_error_pages_are_styled_and_the_favicon_is_served(client, admin_client, 
     assert b"Something went wrong" in server_error(Client().get("/healthz").wsgi_request).content
     icon = Client().get("/favicon.ico")
     assert icon.status_code == 301 and icon["Location"].endswith("favicon.svg")
+
+
+def test_the_dns_line_sums_up_the_last_check_of_each_domain() -> None:
+    from accounts.health import dns_check
+    from accounts.models import DnsCheck
+
+    assert dns_check(["a.test", "b.test"]).message == "2 not checked yet (a domain's page checks it)."
+    DnsCheck.objects.create(domain="a.test", failing=[])
+    DnsCheck.objects.create(domain="b.test", failing=["SPF", "DKIM"])
+    line = dns_check(["a.test", "b.test", "c.test"])
+    assert line.status == "warn" and line.message.startswith("1 of 2 checked domain(s) pass; 1 not checked yet")
+    assert line.details == ("b.test: SPF, DKIM not right",) and line.link == "/domains/b.test/?check=1"
+    assert dns_check(["a.test"]).status == "ok"
