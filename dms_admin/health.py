@@ -218,14 +218,27 @@ def age_check(
     now: datetime,
 ) -> Check:
     """How long ago the last successful job of a kind finished; warns on a newer failure."""
-    check = _age_check(id, title, last, latest, max_age=max_age, never_status=never_status, now=now)
+    when = f"{timesince(last.finished_at, now)} ago" if last and last.finished_at else "never"
     age = (now - last.finished_at).total_seconds() if last and last.finished_at else -1
     succeeded = 1 if latest is not None and latest.status == JobRun.Status.SUCCEEDED else 0
     gauges = (
         (f"dms_admin_last_{id}_age_seconds", f"Seconds since the last successful {id} finished (-1: never)", age),
         (f"dms_admin_last_{id}_succeeded", f"1 if the last {id} that ended succeeded", succeeded),
     )
-    return dataclasses.replace(check, gauges=gauges)
+    status, message, fix = OK, when, ""
+    if (
+        latest is not None
+        and latest.status == JobRun.Status.FAILED
+        and (last is None or latest.created_at > last.created_at)
+    ):
+        error = latest.error.strip().splitlines()[-1:] or [""]
+        status, message = WARN, f"The last run failed: {error[0][:200]} (last success: {when})."
+        fix = "Open the job for the whole error; run it again once fixed."
+    elif last is None or last.finished_at is None:
+        status = never_status
+    elif max_age and now - last.finished_at > max_age:
+        status, message, fix = WARN, f"{when}: older than {max_age.days} days.", "Check the schedule and the worker."
+    return Check(id, title, status, message, fix, gauges=gauges)
 
 
 def next_line(
@@ -246,37 +259,6 @@ def next_line(
     when = timezone.localtime(next_at)
     message = f"{check.message} Next {kind}: {when:%Y-%m-%d %H:%M} (in {timesince(now, next_at)})."
     return dataclasses.replace(check, message=message, link=link)
-
-
-def _age_check(
-    id: str,
-    title: str,
-    last: JobRun | None,
-    latest: JobRun | None,
-    *,
-    max_age: timedelta | None,
-    never_status: str,
-    now: datetime,
-) -> Check:
-    when = f"{timesince(last.finished_at, now)} ago" if last and last.finished_at else "never"
-    if (
-        latest is not None
-        and latest.status == JobRun.Status.FAILED
-        and (last is None or latest.created_at > last.created_at)
-    ):
-        error = latest.error.strip().splitlines()[-1:] or [""]
-        return Check(
-            id,
-            title,
-            WARN,
-            f"The last run failed: {error[0][:200]} (last success: {when}).",
-            "Open the job for the whole error; run it again once fixed.",
-        )
-    if last is None or last.finished_at is None:
-        return Check(id, title, never_status, "never")
-    if max_age and now - last.finished_at > max_age:
-        return Check(id, title, WARN, f"{when}: older than {max_age.days} days.", "Check the schedule and the worker.")
-    return Check(id, title, OK, when)
 
 
 def log_checks(lines: list[logscan.LogLine]) -> list[Check]:
