@@ -20,20 +20,20 @@ def test_create_mailbox_set_quota_add_alias(browser_page, live_server, superadmi
     page.fill("#id_password", "browser-pass-1")
     page.fill("#id_password2", "browser-pass-1")
     page.click("button:has-text('Create mailbox')")
-    page.wait_for_selector(".flash.success:has-text('Mailbox created')")
+    page.wait_for_selector(".flash:has-text('Mailbox created')")
     assert page.locator("td:has-text('browser@example.test')").count() == 1
     row = page.locator("tr", has_text="browser@example.test")
     row.locator("text=Quota").click()
     page.fill("#id_quota", "2G")
     page.click("button:has-text('Save quota')")
-    page.wait_for_selector(".flash.success:has-text('Quota saved')")
+    page.wait_for_selector(".flash:has-text('Quota saved')")
     assert "browser@example.test:2G" in (config_dir / "dovecot-quotas.cf").read_text()
 
     page.click("nav >> text=Aliases")
     page.fill("#id_address", "sales@example.test")
     page.fill("#id_targets", "browser@example.test\nuser@example.test")
     page.click("button:has-text('Add alias')")
-    page.wait_for_selector(".flash.success:has-text('Alias created')")
+    page.wait_for_selector(".flash:has-text('Alias created')")
     assert (
         "sales@example.test browser@example.test,user@example.test" in (config_dir / "postfix-virtual.cf").read_text()
     )

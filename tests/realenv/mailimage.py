@@ -284,6 +284,9 @@ def ensure_mail_image(client: docker.DockerClient) -> str:
     """Return ``dms-admin-test-mail:<hash12>``, building it (and the base) if missing."""
     tag = mail_image_tag()
     if image_exists(client, tag):
+        # Another recipe's image left on the engine (built while a container still used the old
+        # one) would look like a newer image of the same repository to the update tests.
+        _remove_stale_mail_images(client, keep=tag)
         return tag
     with build_lock(client):
         if image_exists(client, tag):  # built by whoever held the lock
