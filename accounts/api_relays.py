@@ -14,19 +14,17 @@ from accounts import relays
 from accounts.services import Saved
 from dms_admin.api.auth import allowed_domain, api_actor
 from dms_admin.api.errors import error_response
-from dms_admin.api.serializers import ChangeSerializer, change_payload, is_dry_run
+from dms_admin.api.serializers import ChangeSerializer, TextField, change_payload, is_dry_run
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
 
 class RelaySerializer(serializers.Serializer):
-    domain = serializers.CharField(max_length=253)
-    host = serializers.CharField(
-        max_length=253, allow_blank=True, help_text="Empty: exclude the domain from RELAY_HOST"
-    )
+    domain = TextField(max_length=253)
+    host = TextField(max_length=253, allow_blank=True, help_text="Empty: exclude the domain from RELAY_HOST")
     port = serializers.IntegerField(min_value=1, max_value=65535, default=25)
-    username = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
-    password = serializers.CharField(
+    username = TextField(max_length=254, required=False, allow_blank=True, default="")
+    password = TextField(
         max_length=1024, required=False, write_only=True, trim_whitespace=False, help_text="Write-only; omit to keep"
     )
 
@@ -41,7 +39,7 @@ class RelayResultSerializer(serializers.Serializer):
 
 
 class RestrictionSerializer(serializers.Serializer):
-    address = serializers.CharField(max_length=320)
+    address = TextField(max_length=320)
     direction = serializers.ChoiceField(choices=["send", "receive"])
 
 

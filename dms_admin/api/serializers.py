@@ -11,6 +11,18 @@ from dms_admin.models import JobRun
 from dms_admin.services import ChangeOutcome
 
 
+class TextField(serializers.CharField):
+    """A string and nothing else: DRF's CharField would take 5 or 1.5 for "5" or "1.5" silently,
+    so a client sending the wrong type would never learn about it."""
+
+    default_error_messages = {"invalid": "Must be a string (text in double quotes)."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)  # type: ignore[no-any-return]
+
+
 class ChangeSerializer(serializers.Serializer):
     commit = serializers.CharField(allow_null=True)
     apply = serializers.ChoiceField(choices=["none", "watched", "reload", "recreate"])
