@@ -15,7 +15,16 @@ from accounts.validation import normalize_address, normalize_domain
 from dms_admin.api.auth import allowed_domain, api_actor, api_token
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
-from dms_admin.api.serializers import ChangeSerializer, JobSerializer, TextField, change_payload, is_dry_run, paginated
+from dms_admin.api.serializers import (
+    ChangeJobResultSerializer,
+    ChangeResultSerializer,
+    ChangeSerializer,
+    JobSerializer,
+    TextField,
+    change_payload,
+    is_dry_run,
+    paginated,
+)
 from dms_admin.errors import FieldError
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
@@ -55,6 +64,11 @@ class QuotaUsageSerializer(serializers.Serializer):
     quota = serializers.CharField(allow_null=True)
     used_bytes = serializers.IntegerField(allow_null=True, help_text="null: no mail folder yet")
     limit_bytes = serializers.IntegerField(allow_null=True)
+
+
+class QuotaResultSerializer(ChangeResultSerializer):
+    address = serializers.CharField()
+    quota = serializers.CharField(allow_null=True)
 
 
 def _mailbox_data(mailbox: services.Mailbox) -> dict[str, Any]:
@@ -132,7 +146,7 @@ def mailbox_list(request: Request) -> Response:
 @extend_schema(
     methods=["DELETE"],
     parameters=[DRY_RUN, OpenApiParameter("purge", bool, description="Also remove the mail folder (a job).")],
-    responses={200: ChangeSerializer, 202: JobSerializer},
+    responses={200: ChangeResultSerializer, 202: ChangeJobResultSerializer},
 )
 @api_view(["GET", "PATCH", "DELETE"])
 def mailbox_detail(request: Request, address: str) -> Response:
@@ -169,8 +183,8 @@ def mailbox_detail(request: Request, address: str) -> Response:
 
 
 @extend_schema(methods=["GET"], responses=QuotaUsageSerializer)
-@extend_schema(methods=["PUT"], request=QuotaSerializer, parameters=[DRY_RUN], responses=ChangeSerializer)
-@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
+@extend_schema(methods=["PUT"], request=QuotaSerializer, parameters=[DRY_RUN], responses=QuotaResultSerializer)
+@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses={200: QuotaResultSerializer})
 @api_view(["GET", "PUT", "DELETE"])
 def quota_detail(request: Request, address: str) -> Response:
     mailbox = _find(request, address)
@@ -257,7 +271,7 @@ def alias_list(request: Request) -> Response:
 
 @extend_schema(methods=["GET"], responses=AliasResultSerializer)
 @extend_schema(methods=["PUT"], request=AliasTargetsSerializer, parameters=[DRY_RUN], responses=AliasResultSerializer)
-@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
+@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses={200: ChangeResultSerializer})
 @api_view(["GET", "PUT", "DELETE"])
 def alias_detail(request: Request, address: str) -> Response:
     alias = services.alias_get(address=address)
@@ -335,7 +349,7 @@ def regexp_list(request: Request) -> Response:
 @extend_schema(
     methods=["PUT"], request=RegexpAliasSerializer, parameters=[DRY_RUN], responses=RegexpAliasResultSerializer
 )
-@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
+@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses={200: ChangeResultSerializer})
 @api_view(["GET", "PUT", "DELETE"])
 def regexp_detail(request: Request, id: str) -> Response:
     if api_token(request) is not None and api_token(request).domains:  # type: ignore[union-attr]

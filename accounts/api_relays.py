@@ -14,7 +14,7 @@ from accounts import relays
 from accounts.services import Saved
 from dms_admin.api.auth import allowed_domain, api_actor
 from dms_admin.api.errors import error_response
-from dms_admin.api.serializers import ChangeSerializer, TextField, change_payload, is_dry_run
+from dms_admin.api.serializers import ChangeResultSerializer, ChangeSerializer, TextField, change_payload, is_dry_run
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
@@ -93,7 +93,7 @@ def relay_list(request: Request) -> Response:
 
 @extend_schema(methods=["GET"], responses=RelayResultSerializer)
 @extend_schema(methods=["PUT"], request=RelaySerializer, parameters=[DRY_RUN], responses=RelayResultSerializer)
-@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
+@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses={200: ChangeResultSerializer})
 @api_view(["GET", "PUT", "DELETE"])
 def relay_detail(request: Request, domain: str) -> Response:
     relay = relays.relay_get(domain=domain)
@@ -113,7 +113,13 @@ def relay_detail(request: Request, domain: str) -> Response:
 
 @extend_schema(methods=["GET"], responses=RestrictionSerializer(many=True))
 @extend_schema(
-    methods=["POST", "DELETE"], request=RestrictionSerializer, parameters=[DRY_RUN], responses=ChangeSerializer
+    methods=["POST"],
+    request=RestrictionSerializer,
+    parameters=[DRY_RUN],
+    responses={201: ChangeResultSerializer, 200: ChangeResultSerializer},
+)
+@extend_schema(
+    methods=["DELETE"], request=RestrictionSerializer, parameters=[DRY_RUN], responses={200: ChangeResultSerializer}
 )
 @api_view(["GET", "POST", "DELETE"])
 def restriction_list(request: Request) -> Response:

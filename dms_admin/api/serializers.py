@@ -29,6 +29,16 @@ class ChangeSerializer(serializers.Serializer):
     pending = serializers.BooleanField()
 
 
+class ChangeResultSerializer(serializers.Serializer):
+    """What a write answers: the change it made, or with ?dry_run=1 the diff it would make."""
+
+    change = ChangeSerializer(required=False)
+    dry_run = serializers.BooleanField(required=False)
+    diff = serializers.CharField(required=False, help_text="Dry run: the unified diff of the files")
+    apply = serializers.ChoiceField(choices=["none", "watched", "reload", "recreate"], required=False)
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+
 class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobRun
@@ -52,6 +62,10 @@ class CommitSerializer(serializers.Serializer):
     message = serializers.CharField()
     files = serializers.ListField(child=serializers.CharField())
     at = serializers.DateTimeField()
+
+
+class ChangeJobResultSerializer(ChangeResultSerializer):
+    job = JobSerializer()
 
 
 def change_payload(result: ChangeResult, outcome: ChangeOutcome | None) -> dict[str, Any]:

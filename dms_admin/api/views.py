@@ -191,10 +191,12 @@ def _setting_data(row: Any) -> dict[str, Any]:
     }
 
 
-SETTINGS_BODY = {
-    "VAR": serializers.CharField(allow_null=True),
-    "allow_unknown": serializers.BooleanField(required=False, help_text="Also write variables DMS does not know"),
-}
+def _settings_body_fields() -> dict[str, serializers.Field]:
+    # A new dict each time: DRF's serializer metaclass takes the fields out of the one it gets.
+    return {
+        "VAR": serializers.CharField(allow_null=True),
+        "allow_unknown": serializers.BooleanField(required=False, help_text="Also write variables DMS does not know"),
+    }
 
 
 @extend_schema(
@@ -205,7 +207,7 @@ SETTINGS_BODY = {
 )
 @extend_schema(
     methods=["PATCH"],
-    request=inline_serializer("SettingsPatch", SETTINGS_BODY),
+    request=inline_serializer("SettingsPatch", _settings_body_fields()),
     parameters=[DRY_RUN],
     responses=inline_serializer(
         "SettingsResult",
@@ -218,9 +220,9 @@ SETTINGS_BODY = {
 def settings_api(request: Request) -> Response:
     if request.method == "PATCH":
         body, allow_unknown = _settings_body(request)
-        problems = settings_service.settings_problems(body, allow_unknown=allow_unknown)
-        if problems:  # every bad variable at once
-            return error_response(next(iter(problems.values())), 400, {k: [v] for k, v in problems.items()})
+        bad = settings_service.settings_problems(body, allow_unknown=allow_unknown)
+        if bad:  # every bad variable at once
+            return error_response(next(iter(bad.values())), 400, {k: [v] for k, v in bad.items()})
         result, outcome = settings_service.settings_update(
             updates=body, actor=api_actor(request), dry_run=is_dry_run(request), allow_unknown=allow_unknown
         )
@@ -233,7 +235,7 @@ def settings_api(request: Request) -> Response:
 
 
 @extend_schema(
-    request=inline_serializer("SettingsValidate", SETTINGS_BODY),
+    request=inline_serializer("SettingsValidate", _settings_body_fields()),
     responses=inline_serializer(
         "SettingsProblems", {"ok": serializers.BooleanField(), "fields": serializers.DictField()}
     ),
