@@ -11,11 +11,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import services
-from accounts.validation import normalize_address
+from accounts.validation import normalize_address, normalize_domain
 from dms_admin.api.auth import allowed_domain, api_actor, api_token
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
-from dms_admin.api.serializers import ChangeSerializer, JobSerializer, change_payload, is_dry_run, paginated
+from dms_admin.api.serializers import (
+    ChangeJobResultSerializer,
+    ChangeResultSerializer,
+    ChangeSerializer,
+    JobSerializer,
+    TextField,
+    change_payload,
+    is_dry_run,
+    paginated,
+)
 from dms_admin.errors import FieldError
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
@@ -36,18 +45,18 @@ class MailboxWriteResultSerializer(MailboxSerializer):
 
 
 class MailboxCreateSerializer(serializers.Serializer):
-    address = serializers.CharField(max_length=320)
-    password = serializers.CharField(max_length=1024, write_only=True, trim_whitespace=False)
-    quota = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
+    address = TextField(max_length=320)
+    password = TextField(max_length=1024, write_only=True, trim_whitespace=False)
+    quota = TextField(max_length=32, required=False, allow_null=True, allow_blank=True)
 
 
 class MailboxUpdateSerializer(serializers.Serializer):
-    password = serializers.CharField(max_length=1024, required=False, write_only=True, trim_whitespace=False)
-    quota = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
+    password = TextField(max_length=1024, required=False, write_only=True, trim_whitespace=False)
+    quota = TextField(max_length=32, required=False, allow_null=True, allow_blank=True)
 
 
 class QuotaSerializer(serializers.Serializer):
-    quota = serializers.CharField(max_length=32)
+    quota = TextField(max_length=32)
 
 
 class QuotaUsageSerializer(serializers.Serializer):
@@ -57,12 +66,23 @@ class QuotaUsageSerializer(serializers.Serializer):
     limit_bytes = serializers.IntegerField(allow_null=True)
 
 
+class QuotaResultSerializer(ChangeResultSerializer):
+    address = serializers.CharField()
+    quota = serializers.CharField(allow_null=True)
+
+
 def _mailbox_data(mailbox: services.Mailbox) -> dict[str, Any]:
     return MailboxSerializer(mailbox).data  # type: ignore[return-value]
 
 
 def _domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
+
+
+def _domain_filter(request: Request) -> str:
+    """`?domain=` in its stored (punycode) form, either form accepted; 400 for a name that is not one."""
+    raw = request.query_params.get("domain", "")
+    return normalize_domain(raw) if raw.strip() else ""
 
 
 def _find(request: Request, address: str) -> services.Mailbox | None:
@@ -91,7 +111,7 @@ def mailbox_list(request: Request) -> Response:
         mailboxes = [
             m
             for m in services.mailbox_list(
-                search=request.query_params.get("search", ""), domain=request.query_params.get("domain", "").lower()
+                search=request.query_params.get("search", ""), domain=_domain_filter(request)
             )
             if allowed_domain(request, m.domain)
         ]
@@ -126,7 +146,7 @@ def mailbox_list(request: Request) -> Response:
 @extend_schema(
     methods=["DELETE"],
     parameters=[DRY_RUN, OpenApiParameter("purge", bool, description="Also remove the mail folder (a job).")],
-    responses={200: ChangeSerializer, 202: JobSerializer},
+    responses={200: ChangeResultSerializer, 202: ChangeJobResultSerializer},
 )
 @api_view(["GET", "PATCH", "DELETE"])
 def mailbox_detail(request: Request, address: str) -> Response:
@@ -163,8 +183,8 @@ def mailbox_detail(request: Request, address: str) -> Response:
 
 
 @extend_schema(methods=["GET"], responses=QuotaUsageSerializer)
-@extend_schema(methods=["PUT"], request=QuotaSerializer, parameters=[DRY_RUN], responses=ChangeSerializer)
-@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
+@extend_schema(methods=["PUT"], request=QuotaSerializer, parameters=[DRY_RUN], responses=QuotaResultSerializer)
+@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses={200: QuotaResultSerializer})
 @api_view(["GET", "PUT", "DELETE"])
 def quota_detail(request: Request, address: str) -> Response:
     mailbox = _find(request, address)
@@ -190,8 +210,8 @@ def quota_detail(request: Request, address: str) -> Response:
 
 
 class AliasSerializer(serializers.Serializer):
-    address = serializers.CharField(max_length=320, help_text="name@domain, or @domain for a catch-all")
-    targets = serializers.ListField(child=serializers.CharField(max_length=320), min_length=1, max_length=100)
+    address = TextField(max_length=320, help_text="name@domain, or @domain for a catch-all")
+    targets = serializers.ListField(child=TextField(max_length=320), min_length=1, max_length=100)
 
 
 class AliasResultSerializer(AliasSerializer):
@@ -201,7 +221,7 @@ class AliasResultSerializer(AliasSerializer):
 
 
 class AliasTargetsSerializer(serializers.Serializer):
-    targets = serializers.ListField(child=serializers.CharField(max_length=320), min_length=1, max_length=100)
+    targets = serializers.ListField(child=TextField(max_length=320), min_length=1, max_length=100)
 
 
 def _alias_data(alias: Any) -> dict[str, Any]:
@@ -227,9 +247,7 @@ def alias_list(request: Request) -> Response:
     if request.method == "GET":
         aliases = [
             a
-            for a in services.alias_list(
-                search=request.query_params.get("search", ""), domain=request.query_params.get("domain", "").lower()
-            )
+            for a in services.alias_list(search=request.query_params.get("search", ""), domain=_domain_filter(request))
             if allowed_domain(request, a.domain)
         ]
         paginator = Pagination()
@@ -253,7 +271,7 @@ def alias_list(request: Request) -> Response:
 
 @extend_schema(methods=["GET"], responses=AliasResultSerializer)
 @extend_schema(methods=["PUT"], request=AliasTargetsSerializer, parameters=[DRY_RUN], responses=AliasResultSerializer)
-@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
+@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses={200: ChangeResultSerializer})
 @api_view(["GET", "PUT", "DELETE"])
 def alias_detail(request: Request, address: str) -> Response:
     alias = services.alias_get(address=address)
@@ -275,9 +293,9 @@ def alias_detail(request: Request, address: str) -> Response:
 
 
 class RegexpAliasSerializer(serializers.Serializer):
-    pattern = serializers.CharField(max_length=1000, trim_whitespace=False, help_text="PCRE, without the slashes")
-    flags = serializers.CharField(max_length=3, required=False, allow_blank=True, default="")
-    targets = serializers.ListField(child=serializers.CharField(max_length=320), min_length=1, max_length=100)
+    pattern = TextField(max_length=1000, trim_whitespace=False, help_text="PCRE, without the slashes")
+    flags = TextField(max_length=3, required=False, allow_blank=True, default="")
+    targets = serializers.ListField(child=TextField(max_length=320), min_length=1, max_length=100)
 
 
 class RegexpAliasResultSerializer(RegexpAliasSerializer):
@@ -331,7 +349,7 @@ def regexp_list(request: Request) -> Response:
 @extend_schema(
     methods=["PUT"], request=RegexpAliasSerializer, parameters=[DRY_RUN], responses=RegexpAliasResultSerializer
 )
-@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
+@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses={200: ChangeResultSerializer})
 @api_view(["GET", "PUT", "DELETE"])
 def regexp_detail(request: Request, id: str) -> Response:
     if api_token(request) is not None and api_token(request).domains:  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ from accounts.dnsrecords import DnsRecord
 from dms_admin.api.auth import allowed_domain, api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
-from dms_admin.api.serializers import ChangeSerializer, change_payload, is_dry_run, paginated
+from dms_admin.api.serializers import ChangeSerializer, TextField, change_payload, is_dry_run, paginated
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
@@ -67,7 +67,7 @@ class DkimWriteResultSerializer(DkimSerializer):
 
 
 class DkimGenerateSerializer(serializers.Serializer):
-    selector = serializers.CharField(max_length=63, required=False, default=dkim.DEFAULT_SELECTOR)
+    selector = TextField(max_length=63, required=False, default=dkim.DEFAULT_SELECTOR)
     bits = serializers.ChoiceField(choices=list(dkim.KEY_SIZES), required=False, default=dkim.DEFAULT_BITS)
     force = serializers.BooleanField(required=False, default=False, help_text="Replace an existing key")
 

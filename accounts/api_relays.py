@@ -14,19 +14,17 @@ from accounts import relays
 from accounts.services import Saved
 from dms_admin.api.auth import allowed_domain, api_actor
 from dms_admin.api.errors import error_response
-from dms_admin.api.serializers import ChangeSerializer, change_payload, is_dry_run
+from dms_admin.api.serializers import ChangeResultSerializer, ChangeSerializer, TextField, change_payload, is_dry_run
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
 
 class RelaySerializer(serializers.Serializer):
-    domain = serializers.CharField(max_length=253)
-    host = serializers.CharField(
-        max_length=253, allow_blank=True, help_text="Empty: exclude the domain from RELAY_HOST"
-    )
+    domain = TextField(max_length=253)
+    host = TextField(max_length=253, allow_blank=True, help_text="Empty: exclude the domain from RELAY_HOST")
     port = serializers.IntegerField(min_value=1, max_value=65535, default=25)
-    username = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
-    password = serializers.CharField(
+    username = TextField(max_length=254, required=False, allow_blank=True, default="")
+    password = TextField(
         max_length=1024, required=False, write_only=True, trim_whitespace=False, help_text="Write-only; omit to keep"
     )
 
@@ -41,7 +39,7 @@ class RelayResultSerializer(serializers.Serializer):
 
 
 class RestrictionSerializer(serializers.Serializer):
-    address = serializers.CharField(max_length=320)
+    address = TextField(max_length=320)
     direction = serializers.ChoiceField(choices=["send", "receive"])
 
 
@@ -95,7 +93,7 @@ def relay_list(request: Request) -> Response:
 
 @extend_schema(methods=["GET"], responses=RelayResultSerializer)
 @extend_schema(methods=["PUT"], request=RelaySerializer, parameters=[DRY_RUN], responses=RelayResultSerializer)
-@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses=ChangeSerializer)
+@extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses={200: ChangeResultSerializer})
 @api_view(["GET", "PUT", "DELETE"])
 def relay_detail(request: Request, domain: str) -> Response:
     relay = relays.relay_get(domain=domain)
@@ -115,7 +113,13 @@ def relay_detail(request: Request, domain: str) -> Response:
 
 @extend_schema(methods=["GET"], responses=RestrictionSerializer(many=True))
 @extend_schema(
-    methods=["POST", "DELETE"], request=RestrictionSerializer, parameters=[DRY_RUN], responses=ChangeSerializer
+    methods=["POST"],
+    request=RestrictionSerializer,
+    parameters=[DRY_RUN],
+    responses={201: ChangeResultSerializer, 200: ChangeResultSerializer},
+)
+@extend_schema(
+    methods=["DELETE"], request=RestrictionSerializer, parameters=[DRY_RUN], responses={200: ChangeResultSerializer}
 )
 @api_view(["GET", "POST", "DELETE"])
 def restriction_list(request: Request) -> Response:

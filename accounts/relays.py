@@ -10,7 +10,7 @@ import re
 
 from accounts.files import KeyValue, parse_key_values
 from accounts.services import Saved, saved_change
-from accounts.validation import normalize_address, normalize_domain
+from accounts.validation import domain_key, normalize_address, normalize_domain
 from dms_admin.audit import Actor
 from dms_admin.configstore import get_store
 from dms_admin.errors import Conflict, FieldError
@@ -47,7 +47,7 @@ def relay_list() -> list[Relay]:
 
 
 def relay_get(*, domain: str) -> Relay | None:
-    wanted = domain.strip().lower()
+    wanted = domain_key(domain)  # either form finds the stored punycode (A-label) key
     return next((r for r in relay_list() if r.domain.lower() == wanted), None)
 
 

@@ -32,7 +32,14 @@ from accounts.files import (
     without_account,
     without_target,
 )
-from accounts.validation import normalize_address, normalize_alias_address, validate_password, validate_quota
+from accounts.validation import (
+    address_key,
+    domain_key,
+    normalize_address,
+    normalize_alias_address,
+    validate_password,
+    validate_quota,
+)
 from dms_admin.audit import Actor
 from dms_admin.background import background
 from dms_admin.configstore import ChangeResult, get_store
@@ -87,6 +94,7 @@ def _scheme(password_hash: str) -> str:
 
 def mailbox_list(*, search: str = "", domain: str = "") -> list[Mailbox]:
     needle = search.strip().lower()
+    domain = domain_key(domain) if domain.strip() else ""  # bücher.example finds xn--bcher-kva.example
     return [
         m
         for m in _all_mailboxes()
@@ -146,7 +154,7 @@ def mailbox_usage(mailboxes: Iterable[Mailbox]) -> list[MailboxUsage]:
 
 
 def mailbox_get(*, address: str) -> Mailbox | None:
-    wanted = address.strip().lower()
+    wanted = address_key(address)
     return next((m for m in mailbox_list() if m.address.lower() == wanted), None)
 
 
@@ -340,6 +348,7 @@ def _clean_targets(targets: list[str]) -> tuple[str, ...]:
 
 def alias_list(*, search: str = "", domain: str = "") -> list[Alias]:
     needle = search.strip().lower()
+    domain = domain_key(domain) if domain.strip() else ""
     return [
         alias
         for alias in parse_virtual(get_store().read(VIRTUAL)).entries()
@@ -349,7 +358,7 @@ def alias_list(*, search: str = "", domain: str = "") -> list[Alias]:
 
 
 def alias_get(*, address: str) -> Alias | None:
-    wanted = address.strip().lower()
+    wanted = address_key(address)
     return next((a for a in alias_list() if a.address.lower() == wanted), None)
 
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.validation import address_key
 from backups import archive as arc
 from backups import retention
 from backups.models import BackupArchive, BackupPolicy
@@ -322,7 +323,8 @@ def _scope_prefix(scope: str, mailbox: str) -> str:
     if scope == "config":
         return "config"
     if scope == "mailbox":
-        if not _ADDRESS.match(mailbox or ""):
+        mailbox = address_key(mailbox or "")  # an IDN domain's mail folder has its punycode name
+        if not _ADDRESS.match(mailbox):
             raise FieldError("mailbox", "Give the mailbox address, like user@example.com.")
         local, _, domain = mailbox.lower().partition("@")
         return f"mail/{domain}/{local}"

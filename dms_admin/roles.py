@@ -14,6 +14,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponseBase, HttpResponseForbidden, JsonResponse
 
+from accounts.validation import domain_key
+
 # Whole-server pages and endpoints: superadmins only.
 SUPERADMIN_PREFIXES = (
     "/settings/", "/apply/", "/history/", "/audit/", "/health/", "/logs/", "/fail2ban/",
@@ -36,7 +38,8 @@ class Scope:
     domains: frozenset[str] = frozenset()
 
     def allows(self, domain: str) -> bool:
-        return self.superadmin or domain.strip().lower().lstrip("@") in self.domains
+        # Scopes hold A-labels (punycode); the domain may be asked in either form.
+        return self.superadmin or domain_key(domain.strip().lstrip("@")) in self.domains
 
     def allows_address(self, address: str) -> bool:
         return self.allows(address.rpartition("@")[2])

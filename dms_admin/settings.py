@@ -277,7 +277,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["dms_admin.api.auth.ApiAccess"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only, with a size (DATA_UPLOAD_MAX_MEMORY_SIZE) and a depth limit answered in JSON.
+    "DEFAULT_PARSER_CLASSES": ["dms_admin.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "dms_admin.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "dms_admin.api.errors.handler",

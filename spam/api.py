@@ -44,6 +44,15 @@ class LintResultSerializer(serializers.Serializer):
     fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
+class LintRefusedSerializer(serializers.Serializer):
+    """400: the API's error shape; `ok`/`problems` when the rules themselves were refused (not the body)."""
+
+    error = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    ok = serializers.BooleanField(required=False)
+    problems = LintProblemSerializer(many=True, required=False)
+
+
 class ScheduleSerializer(serializers.ModelSerializer):
     spam_folders = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     ham_folders = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
@@ -119,7 +128,7 @@ def rules(request: Request) -> Response:
 
 @extend_schema(
     request=RulesSerializer,
-    responses={200: LintResultSerializer, 400: LintResultSerializer},
+    responses={200: LintResultSerializer, 400: LintRefusedSerializer},
     description="200 with SpamAssassin's lint problems (none: ok); 400 with `error` when dms-admin refuses a "
     "line outright (then SpamAssassin is not asked).",
 )

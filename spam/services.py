@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.validation import address_key, domain_key
 from dms_admin import dmsenv, settings_service
 from dms_admin.audit import Actor, audit_record
 from dms_admin.configstore import ChangeResult, get_store
@@ -197,6 +198,8 @@ def schedule_validate(values: dict[str, Any]) -> dict[str, Any]:
     if scope not in TrainingSchedule.Scope.values:
         raise FieldError("scope", "Choose all, domain or mailbox.")
     target = (values.get("target") or "").strip().lower()
+    # Mail folders are named by the punycode (A-label) domain, as DMS's files hold it.
+    target = domain_key(target) if scope == TrainingSchedule.Scope.DOMAIN else address_key(target)
     if scope == TrainingSchedule.Scope.ALL:
         target = ""
     else:

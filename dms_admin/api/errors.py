@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from dms_admin.api.parsers import MAX_DEPTH, body_limit, too_large_message
 from dms_admin.configstore import ConfigLockTimeout, ConfigStoreError
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import Conflict, FieldError
@@ -37,6 +39,15 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
     return {}
 
 
+def _summary(fields: dict[str, list[str]]) -> str:
+    first = next(iter(fields.items()), None)
+    if first is None:
+        return "The request is not valid."
+    name, (message, *_) = first
+    # DRF names a problem with the body as a whole (a list where an object belongs) so.
+    return message if name in ("non_field_errors", "body") else f"{name}: {message}"
+
+
 def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, FieldError):
         return error_response(exc.message, status.HTTP_400_BAD_REQUEST, {exc.field: [exc.message]})
@@ -48,14 +59,20 @@ def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
         return error_response(str(exc), status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, ConfigStoreError):
         return error_response(str(exc), status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestDataTooBig):
+        # The body was read before the API's parser (a form post's CSRF check): Django's own
+        # answer would be an HTML 400.
+        limit = body_limit()
+        return error_response(too_large_message(limit or 0), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, RecursionError):
+        return error_response(f"The input is nested too deeply (at most {MAX_DEPTH} levels).", 400)
     response = exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
-        first = next(iter(fields.items()), None)
-        message = f"{first[0]}: {first[1][0]}" if first else "The request is not valid."
-        response.data = {"error": message, "fields": fields}
+        loose = [str(d) for d in exc.detail if isinstance(d, str)] if isinstance(exc.detail, list) else []
+        response.data = {"error": loose[0] if loose and not fields else _summary(fields), "fields": fields}
     else:
         detail = getattr(exc, "detail", None)
         response.data = {"error": str(detail) if detail else str(exc), "fields": {}}

@@ -30,6 +30,7 @@ ERRORS = {
     "404": "Not found (or not visible to this token).",
     "405": "Method not allowed.",
     "409": "Conflict: exists already, or another job of the same kind runs.",
+    "413": "The request body is larger than the server accepts (DATA_UPLOAD_MAX_MEMORY_SIZE).",
     "415": "Send JSON.",
     "503": "The mail container, the Docker engine or Redis cannot be reached.",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -12,10 +13,57 @@ from dms_admin.models import JobRun
 from dms_admin.services import ChangeOutcome
 
 
+class TextField(serializers.CharField):
+    """A string and nothing else: DRF's CharField would take 5 or 1.5 for "5" or "1.5" silently,
+    so a client sending the wrong type would never learn about it."""
+
+    default_error_messages = {"invalid": "Must be a string (text in double quotes)."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)  # type: ignore[no-any-return]
+
+
 class ChangeSerializer(serializers.Serializer):
     commit = serializers.CharField(allow_null=True)
     apply = serializers.ChoiceField(choices=["none", "watched", "reload", "recreate"])
     pending = serializers.BooleanField()
+
+
+APPLY_LABELS = ["none", "watched", "reload", "recreate"]
+APPLY_STATES = ["pending", "applied", "failed", "needs-apply"]
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "enum": APPLY_LABELS, "description": "dry run: what the change would need"},
+            {
+                "type": "object",
+                "description": "a write: where the change stands (poll `job` while pending)",
+                "required": ["state", "job", "message"],
+                "properties": {
+                    "state": {"type": "string", "enum": APPLY_STATES},
+                    "job": {"type": "string", "format": "uuid", "nullable": True},
+                    "message": {"type": "string"},
+                },
+            },
+        ]
+    }
+)
+class ApplyField(serializers.JSONField):
+    """`apply`: the label a dry run would need, or the state of a write that was made."""
+
+
+class ChangeResultSerializer(serializers.Serializer):
+    """What a write answers: the change it made, or with ?dry_run=1 the diff it would make."""
+
+    change = ChangeSerializer(required=False)
+    dry_run = serializers.BooleanField(required=False)
+    diff = serializers.CharField(required=False, help_text="Dry run: the unified diff of the files")
+    apply = ApplyField(required=False)
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -67,7 +115,7 @@ class RollbackResultSerializer(serializers.Serializer):
     change = ChangeSerializer(required=False)
     dry_run = serializers.BooleanField(required=False)
     diff = serializers.CharField(required=False)
-    apply = serializers.CharField(required=False)
+    apply = ApplyField(required=False)
 
 
 class RestoreFileResultSerializer(RollbackResultSerializer):
@@ -87,6 +135,10 @@ def rollback_conflict_response(conflict: RollbackConflict) -> Response:
         "conflicts": FileConflictSerializer(conflict.conflicts, many=True).data,
     }
     return Response(body, status=status.HTTP_409_CONFLICT)
+
+
+class ChangeJobResultSerializer(ChangeResultSerializer):
+    job = JobSerializer()
 
 
 def change_payload(result: ChangeResult, outcome: ChangeOutcome | None) -> dict[str, Any]:

@@ -254,6 +254,14 @@ def _setting_data(row: Any) -> dict[str, Any]:
     }
 
 
+def _settings_body_fields() -> dict[str, serializers.Field]:
+    # A new dict each time: DRF's serializer metaclass takes the fields out of the one it gets.
+    return {
+        "VAR": serializers.CharField(allow_null=True),
+        "allow_unknown": serializers.BooleanField(required=False, help_text="Also write variables DMS does not know"),
+    }
+
+
 @extend_schema(
     methods=["GET"],
     responses=inline_serializer(
@@ -262,18 +270,27 @@ def _setting_data(row: Any) -> dict[str, Any]:
 )
 @extend_schema(
     methods=["PATCH"],
-    request=inline_serializer("SettingsPatch", {"VAR": serializers.CharField(allow_null=True)}),
+    request=inline_serializer("SettingsPatch", _settings_body_fields()),
     parameters=[DRY_RUN],
-    responses=inline_serializer("SettingsResult", {"change": serializers.DictField(required=False)}),
-    description='`{"VAR": "value"}`; null removes the variable (DMS then uses its default).',
+    responses=inline_serializer(
+        "SettingsResult",
+        {"change": serializers.DictField(required=False), "warnings": serializers.ListField(required=False)},
+    ),
+    description='`{"VAR": "value"}`; null removes the variable (DMS then uses its default). A variable DMS '
+    'does not know is refused unless the body also has `"allow_unknown": true`.',
 )
 @api_view(["GET", "PATCH"])
 def settings_api(request: Request) -> Response:
     if request.method == "PATCH":
+        body, allow_unknown = _settings_body(request)
+        bad = settings_service.settings_problems(body, allow_unknown=allow_unknown)
+        if bad:  # every bad variable at once
+            return error_response(next(iter(bad.values())), 400, {k: [v] for k, v in bad.items()})
         result, outcome = settings_service.settings_update(
-            updates=_settings_body(request), actor=api_actor(request), dry_run=is_dry_run(request)
+            updates=body, actor=api_actor(request), dry_run=is_dry_run(request), allow_unknown=allow_unknown
         )
-        return Response({"files": list(result.files), **change_payload(result, outcome)})
+        warnings = settings_service.unknown_warnings(body)
+        return Response({"files": list(result.files), **change_payload(result, outcome), "warnings": warnings})
     version = settings_service.dms_version()
     rows, problems = settings_service.settings_read(version=version)
     fixes = [{"name": p.name, "message": p.message, "fix": p.fix} for p in problems]
@@ -281,31 +298,35 @@ def settings_api(request: Request) -> Response:
 
 
 @extend_schema(
-    request=inline_serializer("SettingsValidate", {"VAR": serializers.CharField(allow_null=True)}),
+    request=inline_serializer("SettingsValidate", _settings_body_fields()),
     responses=inline_serializer(
         "SettingsProblems", {"ok": serializers.BooleanField(), "fields": serializers.DictField()}
     ),
 )
 @api_view(["POST"])
 def settings_validate(request: Request) -> Response:
-    problems: dict[str, list[str]] = {}
-    for name, value in _settings_body(request).items():
-        try:
-            settings_service.settings_validate({name: value})
-        except FieldError as error:
-            problems[error.field] = [error.message]
-    return Response({"ok": not problems, "fields": problems})
+    body, allow_unknown = _settings_body(request)
+    problems = settings_service.settings_problems(body, allow_unknown=allow_unknown)
+    return Response({"ok": not problems, "fields": {name: [message] for name, message in problems.items()}})
 
 
-def _settings_body(request: Request) -> dict[str, str | None]:
+def _settings_body(request: Request) -> tuple[dict[str, str | None], bool]:
+    """The variables to set (null: remove), and whether unknown ones may be written."""
     if not isinstance(request.data, dict) or not request.data:
         raise FieldError("settings", 'Send a JSON object like {"ENABLE_CLAMAV": "1"}.')
+    data = dict(request.data)
+    allow_unknown = data.pop("allow_unknown", False)
+    if not isinstance(allow_unknown, bool):
+        raise FieldError("allow_unknown", "allow_unknown must be true or false.")
     body: dict[str, str | None] = {}
-    for name, value in request.data.items():
-        if value is not None and not isinstance(value, str | int | float):
-            raise FieldError(str(name), f"{name} must be a string (or null to remove it).")
-        body[str(name)] = None if value is None else str(value)
-    return body
+    for name, value in data.items():
+        if value is not None and not isinstance(value, str):
+            # "1", not 1: a number or a boolean would be written in Python's spelling of it.
+            raise FieldError(str(name)[:100], f"{str(name)[:100]} must be a string (or null to remove it).")
+        body[str(name)] = value
+    if not body:
+        raise FieldError("settings", 'Send at least one variable, like {"ENABLE_CLAMAV": "1"}.')
+    return body, allow_unknown
 
 
 @extend_schema(

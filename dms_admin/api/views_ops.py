@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from dms_admin import fail2ban, health, logs, logscan, updates
 from dms_admin.api.auth import api_actor
 from dms_admin.api.errors import error_response
-from dms_admin.api.serializers import JobSerializer
+from dms_admin.api.serializers import JobSerializer, TextField
 
 
 class CheckSerializer(serializers.Serializer):
@@ -124,7 +124,7 @@ class JailSerializer(serializers.Serializer):
 
 
 class IpSerializer(serializers.Serializer):
-    ip = serializers.CharField(max_length=64)
+    ip = TextField(max_length=64)
 
 
 class MessageSerializer(serializers.Serializer):
