@@ -129,3 +129,10 @@ def test_byte_sizes_take_50m_and_are_stored_in_bytes_shown_both_ways(admin_clien
     bad = admin_client.post(reverse("settings"), {"POSTFIX_MESSAGE_SIZE_LIMIT": "50 parsecs"})
     assert bad.status_code == 400 and "is not a size" in bad.content.decode()
     assert "POSTFIX_MESSAGE_SIZE_LIMIT=52428800\n" in (config_dir / "mailserver.env").read_text()
+
+
+def test_a_variable_dms_does_not_know_is_shown_as_such_and_kept(admin_client, config_dir, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
+    (config_dir / "mailserver.env").write_text("OVERRIDE_HOSTNAME=mail.example.test\nMY_OWN_VAR=1\n")
+    page = admin_client.get("/settings/").content.decode()
+    assert '<code>MY_OWN_VAR=1</code> <span class="badge warn">unknown to DMS</span>' in page
