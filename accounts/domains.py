@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts import dkim, dnslookup, dnsrecords
 from accounts.dnsrecords import DnsRecord
 from accounts.files import parse_accounts, parse_virtual
+from accounts.models import DnsCheck
 from accounts.validation import normalize_domain
 from dms_admin.audit import Actor
 from dms_admin.configstore import Change, ChangeResult, ConfigStore, get_store
@@ -228,10 +229,13 @@ def domain_dns_check(domain: str) -> list[DnsRecord]:
         dnsrecords.check_dkim(dkim_record, answers[2], public_key=key.public_key if key else None),
         dnsrecords.check_dmarc(dmarc, answers[3], domain=domain),
     ]
-    from accounts.health import dns_check_recorded
-
     dns_check_recorded(domain=domain, failing=[r.kind for r in records if r.ok is False])
     return records
+
+
+def dns_check_recorded(*, domain: str, failing: list[str]) -> None:
+    """Keep the latest live check of a domain for the home page's DNS line."""
+    DnsCheck.objects.update_or_create(domain=domain, defaults={"failing": failing, "checked_at": timezone.now()})
 
 
 def validate_selector(value: str, *, field: str = "selector") -> str:

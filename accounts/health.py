@@ -11,7 +11,9 @@ from django.utils.translation import ngettext
 
 from accounts.files import parse_accounts, parse_virtual
 from accounts.models import DnsCheck
+from accounts.validation import normalize_domain
 from dms_admin.configstore import get_store
+from dms_admin.errors import FieldError
 from dms_admin.health import OK, WARN, Check
 
 ACCOUNTS = "postfix-accounts.cf"
@@ -60,8 +62,6 @@ def mail_data() -> tuple[int, int, list[str]]:
     Parsing 10,000 + 10,000 lines costs ~120 ms, too much for a page shown on every visit; the
     files' identity (inode, size, mtime: every store write is a rename) tells when to recount.
     """
-    from accounts.domains import _domain_or_none
-
     store = get_store()
     signature = tuple(_stat(store.path(name)) for name in (ACCOUNTS, VIRTUAL))
     key = str(store.root)
@@ -69,19 +69,29 @@ def mail_data() -> tuple[int, int, list[str]]:
         cached = _counted.get(key)
         if cached is not None and cached[0] == signature:
             return cached[1]
-        cache: dict[str, str | None] = {}
+        cache: dict[str, str] = {}
         names: set[str] = set()
         mailboxes = aliases = 0
         for account in parse_accounts(store.read(ACCOUNTS)).entries():
             mailboxes += 1
-            names.add(_domain_or_none(account.address.rpartition("@")[2], cache) or "")
+            names.add(_domain(account.address.rpartition("@")[2], cache))
         for alias in parse_virtual(store.read(VIRTUAL)).entries():
             aliases += 1
             if "@" in alias.address:
-                names.add(_domain_or_none(alias.domain, cache) or "")
+                names.add(_domain(alias.domain, cache))
         result = (mailboxes, aliases, sorted(n for n in names if n))
         _counted[key] = (signature, result)
         return result
+
+
+def _domain(raw: str, cache: dict[str, str]) -> str:
+    """The stored form of a domain; "" for a hand-written line that holds none (not counted)."""
+    if raw not in cache:
+        try:
+            cache[raw] = normalize_domain(raw)
+        except FieldError:
+            cache[raw] = ""
+    return cache[raw]
 
 
 def _stat(path: object) -> tuple[int, int, int] | None:
@@ -125,7 +135,3 @@ def dns_check(domains: list[str]) -> Check:
             gauges=gauges,
         )
     return Check("dns", "DNS", OK, message, link="/domains/", gauges=gauges)
-
-
-def dns_check_recorded(*, domain: str, failing: list[str]) -> None:
-    DnsCheck.objects.update_or_create(domain=domain, defaults={"failing": failing, "checked_at": timezone.now()})
