@@ -75,6 +75,114 @@ def admin_client(client, superadmin):  # type: ignore[no-untyped-def]
     return client
 
 
+# ---- the personas (style.md §11): each its own client, so one test may use several ----------------
+
+
+@pytest.fixture
+def anonymous_client():  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    return Client()
+
+
+@pytest.fixture
+def superadmin_client(superadmin):  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    client = Client()
+    client.force_login(superadmin)
+    return client
+
+
+def make_domain_admin(username: str, *domains: str):  # type: ignore[no-untyped-def]
+    """A staff user with a DomainAdmin row: what the admins page creates."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import DomainAdmin
+
+    user = get_user_model().objects.create_user(username, password=ADMIN_PASSWORD, is_staff=True)
+    DomainAdmin.objects.create(user=user, domains=list(domains))
+    return user
+
+
+@pytest.fixture
+def domain_admin(db):  # type: ignore[no-untyped-def]
+    return make_domain_admin("dana", "example.test")
+
+
+@pytest.fixture
+def domain_admin_client(domain_admin):  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    client = Client()
+    client.force_login(domain_admin)
+    return client
+
+
+@pytest.fixture
+def other_domain_admin(db):  # type: ignore[no-untyped-def]
+    return make_domain_admin("olga", "other.test")
+
+
+@pytest.fixture
+def other_domain_admin_client(other_domain_admin):  # type: ignore[no-untyped-def]
+    """A domain admin of other.test: none of config_dir's mailboxes and aliases are theirs."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(other_domain_admin)
+    return client
+
+
+@pytest.fixture
+def outsider_client(django_user_model):  # type: ignore[no-untyped-def]
+    """A staff user with no DomainAdmin row: signed in, but with no role anywhere."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(django_user_model.objects.create_user("eve", password=ADMIN_PASSWORD, is_staff=True))
+    return client
+
+
+@pytest.fixture
+def mail_user_client(db, config_dir: Path):  # type: ignore[no-untyped-def]
+    """user@example.test signed in on /me/ with its mailbox password (a mail user, no Django user)."""
+    from django.test import Client
+
+    client = Client()
+    response = client.post("/me/login/", {"address": "user@example.test", "password": TEST_PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/me/", response
+    return client
+
+
+def token_client(*, name: str, scope: str, domains: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    from rest_framework.test import APIClient
+
+    from accounts.tokens import token_create
+    from dms_admin.audit import Actor
+
+    _, secret = token_create(name=name, scope=scope, domains=list(domains), actor=Actor("test"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+@pytest.fixture
+def read_token_client(db):  # type: ignore[no-untyped-def]
+    return token_client(name="persona-read", scope="read")
+
+
+@pytest.fixture
+def write_token_client(db):  # type: ignore[no-untyped-def]
+    return token_client(name="persona-write", scope="write")
+
+
+@pytest.fixture
+def other_domain_token_client(db):  # type: ignore[no-untyped-def]
+    """A write token limited to other.test."""
+    return token_client(name="persona-other", scope="write", domains=("other.test",))
+
+
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps calling out, which this network refuses.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

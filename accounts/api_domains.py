@@ -16,6 +16,7 @@ from dms_admin.api.auth import allowed_domain, api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import ChangeSerializer, TextField, change_payload, is_dry_run, paginated
+from dms_admin.roles import domain_scoped
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
@@ -98,6 +99,7 @@ def _not_found(domain: str) -> Response:
     return error_response(f"There is no domain {domain} (no mailbox or alias uses it).", status.HTTP_404_NOT_FOUND)
 
 
+@domain_scoped
 @extend_schema(
     parameters=[OpenApiParameter("search", str)], responses=paginated(DomainSerializer, "PaginatedDomainList")
 )
@@ -111,6 +113,7 @@ def domain_list(request: Request) -> Response:
     return paginator.get_paginated_response([DomainSerializer(d).data for d in page or []])
 
 
+@domain_scoped
 @extend_schema(
     parameters=[OpenApiParameter("check", bool, description="Ask DNS now (default); 0 lists the records only.")],
     responses=DomainDnsSerializer,
@@ -125,6 +128,7 @@ def domain_dns(request: Request, domain: str) -> Response:
     return Response({"domain": found.name, "checked": check, "records": [_record_data(r) for r in records]})
 
 
+@domain_scoped
 @extend_schema(methods=["GET"], responses=DkimSerializer)
 @extend_schema(
     methods=["DELETE"],
@@ -172,6 +176,7 @@ def domain_dkim(request: Request, domain: str) -> Response:
     return Response({**_dkim_data(saved.key), **payload}, status=status.HTTP_201_CREATED)
 
 
+@domain_scoped
 @extend_schema(methods=["GET"], responses=DkimSerializer, operation_id="domains_dkim_selector_retrieve")
 @extend_schema(
     methods=["DELETE"],

@@ -10,7 +10,7 @@ from accounts.forms import MailboxCreateForm, MailboxDeleteForm, PasswordForm, Q
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.feedback import change_message
-from dms_admin.roles import check_domain, require_domain, visible
+from dms_admin.roles import check_domain, domain_scoped, require_domain, visible
 
 PAGE_SIZE = 50
 
@@ -27,6 +27,7 @@ def _saved_message(request: HttpRequest, what: str, saved: services.Saved) -> No
     change_message(request, what, saved.outcome)
 
 
+@domain_scoped
 @require_GET
 def mailbox_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("search", "")
@@ -38,6 +39,7 @@ def mailbox_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@domain_scoped
 @require_http_methods(["GET", "POST"])
 def mailbox_create(request: HttpRequest) -> HttpResponse:
     form = MailboxCreateForm(request.POST or None)
@@ -59,6 +61,7 @@ def mailbox_create(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/mailbox_create.html", {"form": form})
 
 
+@domain_scoped
 @require_http_methods(["GET", "POST"])
 def mailbox_password(request: HttpRequest, address: str) -> HttpResponse:
     mailbox = _mailbox_or_404(request, address)
@@ -76,6 +79,7 @@ def mailbox_password(request: HttpRequest, address: str) -> HttpResponse:
     return render(request, "accounts/mailbox_password.html", {"form": form, "mailbox": mailbox})
 
 
+@domain_scoped
 @require_http_methods(["GET", "POST"])
 def mailbox_quota(request: HttpRequest, address: str) -> HttpResponse:
     mailbox = _mailbox_or_404(request, address)
@@ -93,6 +97,7 @@ def mailbox_quota(request: HttpRequest, address: str) -> HttpResponse:
     return render(request, "accounts/mailbox_quota.html", {"form": form, "mailbox": mailbox})
 
 
+@domain_scoped
 @require_http_methods(["GET", "POST"])
 def mailbox_delete(request: HttpRequest, address: str) -> HttpResponse:
     mailbox = _mailbox_or_404(request, address)

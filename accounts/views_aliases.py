@@ -12,7 +12,7 @@ from accounts.forms import AliasForm, RegexpForm, add_service_error
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.feedback import change_message
-from dms_admin.roles import check_domain, require_domain, visible
+from dms_admin.roles import check_domain, domain_scoped, require_domain, visible
 
 
 def _report(request: HttpRequest, what: str, saved: services.Saved) -> None:
@@ -21,6 +21,7 @@ def _report(request: HttpRequest, what: str, saved: services.Saved) -> None:
         messages.warning(request, warning)
 
 
+@domain_scoped
 @require_http_methods(["GET", "POST"])
 def alias_list(request: HttpRequest) -> HttpResponse:
     """The list, and the form to add one (POST)."""
@@ -50,6 +51,7 @@ def alias_list(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/alias_list.html", context)
 
 
+@domain_scoped
 @require_http_methods(["GET", "POST"])
 def alias_edit(request: HttpRequest, address: str) -> HttpResponse:
     require_domain(request, address.rpartition("@")[2])
@@ -71,6 +73,7 @@ def alias_edit(request: HttpRequest, address: str) -> HttpResponse:
     return render(request, "accounts/alias_edit.html", {"form": form, "alias": alias})
 
 
+@domain_scoped
 @require_http_methods(["GET", "POST"])
 def alias_delete(request: HttpRequest, address: str) -> HttpResponse:
     require_domain(request, address.rpartition("@")[2])

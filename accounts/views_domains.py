@@ -11,7 +11,7 @@ from accounts.forms import add_service_error
 from accounts.forms_domains import DkimGenerateForm
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
-from dms_admin.roles import require_domain, visible
+from dms_admin.roles import domain_scoped, require_domain, visible
 
 
 def _domain_or_404(request: HttpRequest, domain: str) -> domains.Domain:
@@ -27,6 +27,7 @@ def _suggested(key: domains.DkimKey | None) -> dict[str, str | int]:
     return {"selector": key.selector if key else dkim.DEFAULT_SELECTOR, "bits": key.bits if key else dkim.DEFAULT_BITS}
 
 
+@domain_scoped
 @require_GET
 def domain_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("search", "")
@@ -34,6 +35,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/domain_list.html", context)
 
 
+@domain_scoped
 @require_GET
 def domain_detail(request: HttpRequest, domain: str) -> HttpResponse:
     found = _domain_or_404(request, domain)
@@ -49,6 +51,7 @@ def domain_detail(request: HttpRequest, domain: str) -> HttpResponse:
     return render(request, "accounts/domain_detail.html", context)
 
 
+@domain_scoped
 @require_http_methods(["GET", "POST"])
 def dkim_generate(request: HttpRequest, domain: str) -> HttpResponse:
     found = _domain_or_404(request, domain)
@@ -74,6 +77,7 @@ def dkim_generate(request: HttpRequest, domain: str) -> HttpResponse:
     return render(request, "accounts/dkim_generate.html", context)
 
 
+@domain_scoped
 @require_http_methods(["GET", "POST"])
 def dkim_delete(request: HttpRequest, domain: str, selector: str) -> HttpResponse:
     """GET: what goes (the files, and the TXT record to take out of DNS); POST: delete the key."""

@@ -13,14 +13,14 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import ApiToken
 from backups import services
 from backups.models import BackupArchive, BackupPolicy
-from dms_admin.api.auth import api_actor, api_token
+from dms_admin.api.auth import api_actor, may_write
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import JobSerializer, paginated
 from dms_admin.models import JobRun
+from dms_admin.roles import superadmin_required
 
 INCLUDE_CHOICES = ["mail", "state", "config"]
 
@@ -78,13 +78,6 @@ def _policy_values(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _refuse_limited_token(request: Request) -> Response | None:
-    token = api_token(request)
-    if token is not None and token.domains:
-        return error_response("Backups span every domain; this token is limited to some.", status.HTTP_403_FORBIDDEN)
-    return None
-
-
 @extend_schema(
     methods=["GET"],
     responses=paginated(PolicySerializer, "PaginatedBackupPolicyList"),
@@ -92,9 +85,8 @@ def _refuse_limited_token(request: Request) -> Response | None:
 )
 @extend_schema(methods=["POST"], request=PolicySerializer, responses={201: PolicySerializer})
 @api_view(["GET", "POST"])
+@superadmin_required
 def policy_list(request: Request) -> Response:
-    if refused := _refuse_limited_token(request):
-        return refused
     if request.method == "GET":
         paginator = Pagination()
         page = paginator.paginate_queryset(BackupPolicy.objects.all(), request)  # type: ignore[arg-type]
@@ -109,9 +101,8 @@ def policy_list(request: Request) -> Response:
 @extend_schema(methods=["PUT"], request=PolicySerializer, responses=PolicySerializer)
 @extend_schema(methods=["DELETE"], responses={204: None})
 @api_view(["GET", "PUT", "DELETE"])
+@superadmin_required
 def policy_detail(request: Request, policy_id: int) -> Response:
-    if refused := _refuse_limited_token(request):
-        return refused
     policy = get_object_or_404(BackupPolicy, pk=policy_id)
     if request.method == "GET":
         return Response(_policy_data(policy))
@@ -128,9 +119,8 @@ def policy_detail(request: Request, policy_id: int) -> Response:
 
 @extend_schema(request=None, responses={202: JobSerializer})
 @api_view(["POST"])
+@superadmin_required
 def policy_run(request: Request, policy_id: int) -> Response:
-    if refused := _refuse_limited_token(request):
-        return refused
     run = services.backup_start(policy=get_object_or_404(BackupPolicy, pk=policy_id), actor=api_actor(request))
     return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -144,9 +134,8 @@ def policy_run(request: Request, policy_id: int) -> Response:
     description="Backup, verify, prune and restore runs, newest first.",
 )
 @api_view(["GET"])
+@superadmin_required
 def run_list(request: Request) -> Response:
-    if refused := _refuse_limited_token(request):
-        return refused
     runs = JobRun.objects.filter(kind__in=["backup", "verify", "prune", "restore"])
     if kind := request.query_params.get("kind"):
         runs = runs.filter(kind=kind)
@@ -161,9 +150,8 @@ def run_list(request: Request) -> Response:
     responses=paginated(ArchiveSerializer, "PaginatedBackupArchiveList"), parameters=[OpenApiParameter("policy", int)]
 )
 @api_view(["GET"])
+@superadmin_required
 def archive_list(request: Request) -> Response:
-    if refused := _refuse_limited_token(request):
-        return refused
     archives = BackupArchive.objects.select_related("policy")
     if (policy := _policy_param(request)) is not None:
         archives = archives.filter(policy_id=policy)
@@ -174,9 +162,8 @@ def archive_list(request: Request) -> Response:
 
 @extend_schema(request=None, responses={202: JobSerializer})
 @api_view(["POST"])
+@superadmin_required
 def archive_verify(request: Request, archive_id: int) -> Response:
-    if refused := _refuse_limited_token(request):
-        return refused
     run = services.verify_start(archive=get_object_or_404(BackupArchive, pk=archive_id), actor=api_actor(request))
     return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -189,10 +176,9 @@ def archive_verify(request: Request, archive_id: int) -> Response:
     "first saved in a safety archive.",
 )
 @api_view(["POST"])
+@superadmin_required
 def archive_restore(request: Request, archive_id: int) -> Response:
-    if refused := _refuse_limited_token(request):
-        return refused
-    if api_token(request) is not None and api_token(request).scope != ApiToken.Scope.WRITE:  # type: ignore[union-attr]
+    if not may_write(request):
         return error_response("This token may only read.", status.HTTP_403_FORBIDDEN)
     archive = get_object_or_404(BackupArchive, pk=archive_id)
     serializer = RestoreSerializer(data=request.data)
@@ -210,9 +196,9 @@ def archive_restore(request: Request, archive_id: int) -> Response:
     description="The archive file, streamed. Admins only (a panel session, or a write token for every domain).",
 )
 @api_view(["GET"])
+@superadmin_required
 def archive_download(request: Request, archive_id: int) -> Response | FileResponse:
-    token = api_token(request)
-    if token is not None and (token.scope != ApiToken.Scope.WRITE or token.domains):
+    if not may_write(request):  # a read token may list archives, not carry every mailbox away
         return error_response("Downloading a backup needs an admin or a write token for every domain.", 403)
     archive = get_object_or_404(BackupArchive, pk=archive_id)
     path = services.archive_download(archive=archive, actor=api_actor(request))

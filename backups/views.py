@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,16 +17,7 @@ from backups.plot import sizes_svg
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.models import JobRun
-
-
-def admin_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not (request.user.is_staff or request.user.is_superuser):
-            raise PermissionDenied("Backups hold every mailbox: admins only.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from dms_admin.roles import superadmin_required
 
 
 def _refused(request: HttpRequest, error: Exception) -> None:
@@ -39,7 +25,7 @@ def _refused(request: HttpRequest, error: Exception) -> None:
 
 
 @require_GET
-@admin_only
+@superadmin_required
 def policy_list(request: HttpRequest) -> HttpResponse:
     policies = list(BackupPolicy.objects.all())
     points = BackupArchive.objects.filter(safety=False).order_by("-created_at")[:60]
@@ -53,7 +39,7 @@ def policy_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@admin_only
+@superadmin_required
 def policy_edit(request: HttpRequest, policy_id: int | None = None) -> HttpResponse:
     policy = get_object_or_404(BackupPolicy, pk=policy_id) if policy_id else None
     form = PolicyForm(request.POST or None, instance=policy)
@@ -76,7 +62,7 @@ def policy_edit(request: HttpRequest, policy_id: int | None = None) -> HttpRespo
 
 
 @require_POST
-@admin_only
+@superadmin_required
 def policy_run(request: HttpRequest, policy_id: int) -> HttpResponse:
     policy = get_object_or_404(BackupPolicy, pk=policy_id)
     try:
@@ -88,14 +74,14 @@ def policy_run(request: HttpRequest, policy_id: int) -> HttpResponse:
 
 
 @require_GET
-@admin_only
+@superadmin_required
 def archive_list(request: HttpRequest) -> HttpResponse:
     archives = BackupArchive.objects.select_related("policy")[:200]
     return render(request, "backups/archive_list.html", {"archives": archives})
 
 
 @require_POST
-@admin_only
+@superadmin_required
 def archive_verify(request: HttpRequest, archive_id: int) -> HttpResponse:
     archive = get_object_or_404(BackupArchive, pk=archive_id)
     try:
@@ -107,7 +93,7 @@ def archive_verify(request: HttpRequest, archive_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@admin_only
+@superadmin_required
 def archive_restore(request: HttpRequest, archive_id: int) -> HttpResponse:
     archive = get_object_or_404(BackupArchive, pk=archive_id)
     form = RestoreForm(request.POST or request.GET or None)
@@ -127,7 +113,7 @@ def archive_restore(request: HttpRequest, archive_id: int) -> HttpResponse:
 
 
 @require_GET
-@admin_only
+@superadmin_required
 def archive_download(request: HttpRequest, archive_id: int) -> HttpResponse | FileResponse:
     archive = get_object_or_404(BackupArchive, pk=archive_id)
     try:

@@ -5,12 +5,18 @@
   mailboxes, aliases, quotas, DKIM and DNS of those domains;
 - anyone else signed in (a Django user with no role) reaches nothing. Mail users never have a
   Django session; they use /me/.
+
+A page or endpoint is superadmin-only unless it is in EXEMPT_PREFIXES or its view is marked
+`domain_scoped` (it narrows a domain admin to their domains itself); `superadmin_required` says
+so in the view. tests/test_url_access.py walks every URL pattern against one table of decisions.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponseBase, HttpResponseForbidden, JsonResponse
 
@@ -86,6 +92,46 @@ def superadmin_only(path: str) -> bool:
     return path.startswith(SUPERADMIN_PREFIXES)
 
 
+View = TypeVar("View", bound=Callable[..., Any])
+DECIDES = "dms_decides_access"  # set on a view that checks the role itself
+
+
+def domain_scoped(view: View) -> View:
+    """Mark a view a domain admin may open: it narrows them to their domains itself (require_domain,
+    visible, check_domain) or to what is theirs (their jobs, their own account). On an API view, put
+    it above @api_view."""
+    setattr(view, DECIDES, True)
+    return view
+
+
+def superadmin_required(view: View) -> View:
+    """403 for anyone but a superadmin (or a token not limited to domains), checked on the Scope.
+
+    On an API view put it below @api_view, where the token has been authenticated; a panel view
+    gets the panel's 403 page."""
+
+    @functools.wraps(view)
+    def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+        # The user, not scope_of's cache: under @api_view this is the token's user, not the session's.
+        scope = scope_of_user(getattr(request, "user", None))
+        if scope is None or not scope.superadmin:
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied("Only a superadmin may do this.")
+        return view(request, *args, **kwargs)
+
+    setattr(wrapper, DECIDES, True)
+    return wrapper  # type: ignore[return-value]
+
+
+def open_to_domain_admins(path: str, view: Any) -> bool:
+    """May a domain admin reach this view at all? A path in no table is superadmin-only, unless
+    its view decides itself: a new page must say who may open it."""
+    if superadmin_only(path):
+        return False
+    return path.startswith(EXEMPT_PREFIXES) or bool(getattr(view, DECIDES, False))
+
+
 def _denied(request: HttpRequest, message: str) -> HttpResponseBase:
     if request.path_info.startswith("/api/"):
         return JsonResponse({"error": message, "fields": {}}, status=403)
@@ -93,7 +139,8 @@ def _denied(request: HttpRequest, message: str) -> HttpResponseBase:
 
 
 class RoleMiddleware:
-    """Panel pages: a signed-in user without a role gets 403; whole-server pages need a superadmin.
+    """Panel pages: a signed-in user without a role gets 403; whole-server pages need a superadmin,
+    and so does any page in no table whose view does not decide itself (`open_to_domain_admins`).
 
     The API authenticates tokens in its views, so it re-checks there through `ApiAccess`.
     """
@@ -121,6 +168,15 @@ class RoleMiddleware:
             if not scope.superadmin and superadmin_only(path):
                 return _denied(request, "Only a superadmin may open this page.")
         return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> HttpResponseBase | None:
+        # After URL resolution, so the view's mark is known; the API checks the same in ApiAccess.
+        if request.path_info.startswith("/api/") or not request.user.is_authenticated:
+            return None
+        scope = scope_of(request)
+        if scope is not None and not scope.superadmin and not open_to_domain_admins(request.path_info, view):
+            return _denied(request, "Only a superadmin may open this page.")
+        return None
 
 
 def require_domain(request: HttpRequest, domain: str) -> None:

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from accounts import views_admins
 from dms_admin import metrics, views, views_2fa, views_jobs, views_ops, views_settings, views_setup
@@ -47,5 +49,7 @@ urlpatterns = [
     path("spam/", include("spam.urls")),
     path("api/v1/", include("dms_admin.api.urls")),
     path("django-admin/rq/", include("django_rq.urls")),
+    # The admin's own sign-in takes the password alone: no second factor, no throttle, no audit.
+    path("django-admin/login/", login_not_required(RedirectView.as_view(pattern_name="login", query_string=True))),
     path("django-admin/", admin.site.urls),
 ]

@@ -20,7 +20,7 @@ from dms_admin.errors import FieldError
 from dms_admin.forms import LoginForm
 from dms_admin.jobqueue import JobConflict
 from dms_admin.models import AuditEntry, JobRun
-from dms_admin.roles import scope_of, visible_jobs
+from dms_admin.roles import domain_scoped, scope_of, visible_jobs
 from dms_admin.throttle import login_failed, login_lock, login_succeeded
 from dms_admin.two_factor import second_step_needed
 from dms_admin.views_2fa import pending_login_start, safe_next
@@ -98,6 +98,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@domain_scoped
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
@@ -248,6 +249,7 @@ def apply_status(request: HttpRequest, run_id: str) -> HttpResponse:
     return render(request, "dms_admin/_apply_status.html", feedback.watch_context(run))
 
 
+@domain_scoped
 @require_GET
 def job_detail(request: HttpRequest, run_id: str) -> HttpResponse:
     run = get_object_or_404(visible_jobs(request.user), pk=run_id)

@@ -28,6 +28,7 @@ from dms_admin import two_factor as tf
 from dms_admin.audit import Actor, audit_record, client_ip
 from dms_admin.errors import FieldError
 from dms_admin.forms import SecondFactorForm, TotpConfirmForm
+from dms_admin.roles import domain_scoped
 
 PENDING_KEY = "2fa_pending"
 PENDING_SECONDS = 300
@@ -114,6 +115,7 @@ def login_second_step(request: HttpRequest) -> HttpResponse:
     return render(request, "dms_admin/login_2fa.html", {"form": form})
 
 
+@domain_scoped
 @never_cache
 @sensitive_post_parameters("code")  # codes never reach an error report
 @require_http_methods(["GET", "POST"])
@@ -151,6 +153,7 @@ def _confirmed_with_code(
     return render(request, "dms_admin/two_factor_confirm.html", {"form": form, **context})
 
 
+@domain_scoped
 @never_cache
 @sensitive_post_parameters("code")  # codes never reach an error report
 @require_http_methods(["GET", "POST"])
@@ -163,6 +166,7 @@ def two_factor_disable_view(request: HttpRequest) -> HttpResponse:
     return _confirmed_with_code(request, tf.two_factor_disable, done, context)
 
 
+@domain_scoped
 @never_cache
 @sensitive_post_parameters("code")  # codes never reach an error report
 @require_http_methods(["GET", "POST"])

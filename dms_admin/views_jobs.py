@@ -15,11 +15,12 @@ from dms_admin import services
 from dms_admin.audit import Actor
 from dms_admin.jobqueue import JobConflict, job_retry, job_stop
 from dms_admin.models import JobRun
-from dms_admin.roles import require_superadmin, visible_jobs
+from dms_admin.roles import domain_scoped, superadmin_required, visible_jobs
 
 CONFIRM_KIND = "confirm"
 
 
+@domain_scoped
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
     runs = visible_jobs(request.user)
@@ -48,8 +49,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@superadmin_required  # a retry runs the job as it was, without today's domain checks
 def job_retry_view(request: HttpRequest, run_id: str) -> HttpResponse:
-    require_superadmin(request)  # a retry runs the job as it was, without today's domain checks
     run = get_object_or_404(JobRun, pk=run_id)
     try:
         new = job_retry(run=run, actor=Actor.from_request(request))
@@ -59,6 +60,7 @@ def job_retry_view(request: HttpRequest, run_id: str) -> HttpResponse:
     return redirect("job-detail", run_id=new.id)
 
 
+@domain_scoped
 @require_POST
 def job_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
     run = get_object_or_404(visible_jobs(request.user), pk=run_id)
@@ -70,6 +72,7 @@ def job_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
     return redirect("job-list")
 
 
+@domain_scoped
 @require_POST
 def job_stop_view(request: HttpRequest, run_id: str) -> HttpResponse:
     run = get_object_or_404(visible_jobs(request.user), pk=run_id)

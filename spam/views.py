@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,20 +15,11 @@ from dms_admin.errors import FieldError
 from dms_admin.feedback import change_message, failure
 from dms_admin.forms import settings_changes
 from dms_admin.jobqueue import JobConflict
+from dms_admin.roles import superadmin_required
 from spam import files, services
 from spam.forms import RulesForm, ScheduleForm
 from spam.models import TrainingRun, TrainingSchedule
 from spam.plot import bayes_svg
-
-
-def admin_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not (request.user.is_staff or request.user.is_superuser):
-            raise PermissionDenied("Spam filtering is for admins only.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _engine() -> str | None:
@@ -44,7 +30,7 @@ def _engine() -> str | None:
 
 
 @require_http_methods(["GET", "POST"])
-@admin_only
+@superadmin_required
 def spam_settings(request: HttpRequest) -> HttpResponse:
     rows, problems = services.spam_settings_read()
     errors: dict[str, str] = {}
@@ -71,7 +57,7 @@ def spam_settings(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@admin_only
+@superadmin_required
 def subdomains(request: HttpRequest) -> HttpResponse:
     enabled = request.POST.get("enabled") == "1"
     _, outcome = services.subdomains_set(enabled=enabled, actor=Actor.from_request(request))
@@ -80,7 +66,7 @@ def subdomains(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@admin_only
+@superadmin_required
 def rules_edit(request: HttpRequest) -> HttpResponse:
     form = RulesForm(request.POST or None, initial={"text": services.rules_get()})
     problems: list[files.LintProblem] = []
@@ -110,7 +96,7 @@ def rules_edit(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@admin_only
+@superadmin_required
 def schedule_list(request: HttpRequest) -> HttpResponse:
     schedules = list(TrainingSchedule.objects.all())
     runs = TrainingRun.objects.select_related("schedule", "job")[:20]
@@ -118,7 +104,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@admin_only
+@superadmin_required
 def schedule_edit(request: HttpRequest, schedule_id: int | None = None) -> HttpResponse:
     schedule = get_object_or_404(TrainingSchedule, pk=schedule_id) if schedule_id else None
     form = ScheduleForm.for_schedule(schedule, request.POST or None)
@@ -138,7 +124,7 @@ def schedule_edit(request: HttpRequest, schedule_id: int | None = None) -> HttpR
 
 
 @require_http_methods(["GET", "POST"])
-@admin_only
+@superadmin_required
 def schedule_delete(request: HttpRequest, schedule_id: int) -> HttpResponse:
     schedule = get_object_or_404(TrainingSchedule, pk=schedule_id)
     if request.method == "POST":
@@ -149,7 +135,7 @@ def schedule_delete(request: HttpRequest, schedule_id: int) -> HttpResponse:
 
 
 @require_POST
-@admin_only
+@superadmin_required
 def schedule_run(request: HttpRequest, schedule_id: int) -> HttpResponse:
     schedule = get_object_or_404(TrainingSchedule, pk=schedule_id)
     try:
@@ -165,14 +151,14 @@ def schedule_run(request: HttpRequest, schedule_id: int) -> HttpResponse:
 
 
 @require_GET
-@admin_only
+@superadmin_required
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = TrainingRun.objects.select_related("schedule", "job")[:200]
     return render(request, "spam/run_list.html", {"runs": runs})
 
 
 @require_GET
-@admin_only
+@superadmin_required
 def bayes(request: HttpRequest) -> HttpResponse:
     engine, stats, error = _engine(), None, ""
     try:

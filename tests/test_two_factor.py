@@ -73,6 +73,17 @@ def test_it_does_not_log_in_with_the_password_alone_when_required(client, supera
     assert AuditEntry.objects.filter(action="2fa.enable", object="admin").exists()
 
 
+def test_the_django_admin_login_does_not_skip_the_second_step(client, enrolled) -> None:  # type: ignore[no-untyped-def]
+    # Django admin's own login form took the password alone: no second factor, no throttle.
+    response = client.post(
+        "/django-admin/login/?next=/django-admin/", {"username": "admin", "password": ADMIN_PASSWORD}
+    )
+    assert response.status_code == 302 and response["Location"] == "/login/?next=/django-admin/"
+    assert not logged_in(client) and client.get("/settings/").status_code == 302
+    response = client.post(response["Location"], {"username": "admin", "password": ADMIN_PASSWORD})
+    assert response["Location"] == reverse("login-2fa") and not logged_in(client)  # the panel asks for the code
+
+
 def test_it_logs_in_with_a_totp_code_and_refuses_a_replayed_one(client, enrolled, settings) -> None:  # type: ignore[no-untyped-def]
     secret, _ = enrolled
     assert password_step(client)["Location"] == reverse("login-2fa") and not logged_in(client)

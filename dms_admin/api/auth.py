@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from accounts.models import ApiToken
 from dms_admin.audit import Actor, audit_api_call, client_ip
 from dms_admin.models import AuditEntry
-from dms_admin.roles import scope_of_user, superadmin_only
+from dms_admin.roles import open_to_domain_admins, scope_of_user
 
 
 class TokenUser:
@@ -74,11 +74,17 @@ class ApiAccess(permissions.BasePermission):
         if scope is None:
             self.message = "Your account has no admin role here."
             return False
-        if not scope.superadmin and superadmin_only(request.path):
+        match = request.resolver_match
+        if not scope.superadmin and not open_to_domain_admins(request.path_info, match and match.func):
             self.message = "Only a superadmin (or a token not limited to domains) may use this."
             return False
-        token = api_token(request)
-        return token is None or request.method in permissions.SAFE_METHODS or token.scope == ApiToken.Scope.WRITE
+        return request.method in permissions.SAFE_METHODS or may_write(request)
+
+
+def may_write(request: Request) -> bool:
+    """A panel session, or a token with the write scope."""
+    token = api_token(request)
+    return token is None or token.scope == ApiToken.Scope.WRITE
 
 
 def api_token(request: Request) -> ApiToken | None:

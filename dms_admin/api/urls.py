@@ -47,5 +47,5 @@ urlpatterns = [
     path("jobs/<uuid:run_id>/cancel/", views.job_cancel, name="api-job-cancel"),
     path("jobs/<uuid:run_id>/stop/", views.job_stop, name="api-job-stop"),
     # Last: anything else under /api/v1/ is a JSON 404.
-    re_path(r"^(?P<path>[\s\S]*)$", views.not_found),  # [\s\S]: a path with a newline too
+    re_path(r"^(?P<path>[\s\S]*)$", views.not_found, name="api-not-found"),  # [\s\S]: a path with a newline too
 ]

@@ -36,7 +36,7 @@ from dms_admin.configstore import ConfigLockTimeout, ConfigStoreError, HistoryNo
 from dms_admin.dms import get_mailserver
 from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry, JobRun
-from dms_admin.roles import visible_jobs
+from dms_admin.roles import domain_scoped, visible_jobs
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
@@ -172,6 +172,7 @@ def apply(request: Request) -> Response:
     return Response({"needs": summary["needs"], "changes": changes})
 
 
+@domain_scoped
 @extend_schema(responses=paginated(JobSerializer, "PaginatedJobList"), operation_id="jobs_list")
 @api_view(["GET"])
 def job_list(request: Request) -> Response:
@@ -187,12 +188,14 @@ def job_list(request: Request) -> Response:
     return paginator.get_paginated_response(JobSerializer(page, many=True).data)
 
 
+@domain_scoped
 @extend_schema(responses=JobSerializer)
 @api_view(["GET"])
 def job_detail(request: Request, run_id: str) -> Response:
     return Response(JobSerializer(get_object_or_404(visible_jobs(request.user), pk=run_id)).data)
 
 
+@domain_scoped
 @extend_schema(request=None, responses=JobSerializer)
 @api_view(["POST"])
 def job_cancel(request: Request, run_id: str) -> Response:
@@ -206,6 +209,7 @@ def job_cancel(request: Request, run_id: str) -> Response:
     return Response(JobSerializer(run).data)
 
 
+@domain_scoped
 @extend_schema(request=None, responses=JobSerializer)
 @api_view(["POST"])
 def job_stop(request: Request, run_id: str) -> Response:
