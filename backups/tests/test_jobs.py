@@ -14,6 +14,7 @@ from backups import jobs, services
 from backups.models import BackupArchive, BackupPolicy
 from dms_admin.audit import Actor
 from dms_admin.models import AuditEntry, JobRun
+from dms_admin.schedules import due_minute
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -146,7 +147,7 @@ def test_the_panel_runs_lists_plots_and_previews(admin_client, policy: BackupPol
 def test_a_paris_backup_on_a_dst_night_runs_at_most_once(night: str, fires_at: list[str]) -> None:
     start = datetime.fromisoformat(f"{night}T23:00:30+00:00")
     minutes = {
-        jobs.due_minute("30 2 * * *", "Europe/Paris", start + timedelta(minutes=m), catch_up=jobs.CATCH_UP)
+        due_minute("30 2 * * *", "Europe/Paris", start + timedelta(minutes=m), catch_up=jobs.CATCH_UP)
         for m in range(300)
     } - {None}
     assert sorted(m.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M%z") for m in minutes) == fires_at
