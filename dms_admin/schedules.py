@@ -85,7 +85,7 @@ def due_minute(cron: str, tz: str, now: datetime, *, catch_up: timedelta = ONE_M
 def _wall_minutes(tz: str, minute: datetime, count: int) -> tuple[tuple[datetime, datetime], ...]:
     """The `count` UTC minutes up to `minute`, newest first, each with its wall-clock time in `tz`.
 
-    Cached: a tick asks the same for every schedule of a zone, and a catch-up window each minute.
+    Cached: a tick asks the same for every schedule of a zone.
     """
     local_zone = zone(tz)
     walls = []

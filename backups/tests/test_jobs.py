@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -49,6 +50,23 @@ def test_a_due_policy_produces_exactly_one_run(policy: BackupPolicy) -> None:
     assert str(run.id) == first[0] == str(jobs.schedule_run_id(policy.pk, due.replace(second=0)))
     assert run.result["archive"] == BackupArchive.objects.get().pk and run.progress == 100
     assert jobs.dispatch_due_backups(now=due.replace(minute=35)) == []  # done already: never twice
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("cron", "every night"), ("timezone", "Mars/Olympus"), ("timezone", "Europe")]
+)
+def test_a_policy_with_a_bad_cron_or_zone_does_not_stop_the_others(policy: BackupPolicy, caplog, field, value) -> None:  # type: ignore[no-untyped-def]
+    # Before the one dispatcher, the first policy that did not parse raised out of the tick: no backup started.
+    broken = BackupPolicy.objects.create(name="broken", destination=policy.destination, cron="30 3 * * *")
+    BackupPolicy.objects.filter(pk=broken.pk).update(**{field: value})  # edited behind the service's back
+    later = BackupPolicy.objects.create(name="later", destination=policy.destination, cron="30 3 * * *")
+    due = datetime(2025, 6, 1, 3, 30, 20, tzinfo=UTC)
+    started = jobs.dispatch_due_backups(now=due)
+    minute = due.replace(second=0)
+    assert sorted(started) == sorted(str(jobs.schedule_run_id(p.pk, minute)) for p in (policy, later))
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.startswith(f"backup policy {broken.pk} has a bad cron or time zone: ")
+    assert sorted(django_rq.get_queue("backups").job_ids) == sorted(started)
 
 
 def test_run_now_verify_and_a_dry_run_restore_through_the_api(admin_client, policy: BackupPolicy) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -168,6 +169,25 @@ def test_due_schedules_start_one_training_and_say_once_which_waited(
     ]
     assert jobs.dispatch_due_trainings(now.replace(second=50)) == []  # the same minute again: nothing new
     assert JobRun.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("field", "value"), [("cron", "every night"), ("timezone", "Mars/Olympus"), ("timezone", "Europe")]
+)
+def test_a_schedule_with_a_bad_cron_or_zone_does_not_stop_the_others(settings, redis_url, caplog, field, value) -> None:  # type: ignore[no-untyped-def]
+    # Before the one dispatcher, a zone naming a folder of the zone database ("Europe") raised out of the tick.
+    settings.RQ_QUEUES = {name: {"URL": redis_url} for name in ("default", "backups")}
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    broken = TrainingSchedule.objects.create(cron="0 3 * * *")
+    TrainingSchedule.objects.filter(pk=broken.pk).update(**{field: value})  # edited behind the service's back
+    good = TrainingSchedule.objects.create(cron="0 3 * * *")
+    now = datetime(2025, 1, 1, 3, 0, 10, tzinfo=UTC)
+    started = jobs.dispatch_due_trainings(now)
+    assert started == [str(jobs.schedule_run_id(good.pk, now.replace(second=0)))] and queue.job_ids == started
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.startswith(f"training schedule {broken.pk} has a bad cron or time zone: ")
 
 
 def test_the_panel_pages_render_for_an_admin(admin_client) -> None:  # type: ignore[no-untyped-def]
