@@ -111,6 +111,11 @@ def test_policies_crud_with_clear_errors(admin_client, dest: Path, mail_dir: Pat
         "/api/v1/backups/policies/", {**body, "name": "x", "cron": "every night"}, content_type="application/json"
     )
     assert bad.status_code == 400 and "cron" in bad.json()["fields"]
+    for zone in ("Mars/Olympus", "Europe"):  # "Europe", a folder of the zone database, was a 500
+        refused = admin_client.post(
+            "/api/v1/backups/policies/", {**body, "name": "z", "timezone": zone}, content_type="application/json"
+        )
+        assert refused.status_code == 400 and "time zone" in refused.json()["fields"]["timezone"][0]
     inside = admin_client.post(
         "/api/v1/backups/policies/",
         {**body, "name": "y", "destination": str(mail_dir)},
