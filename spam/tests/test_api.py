@@ -17,6 +17,7 @@ from dms_admin.models import AuditEntry, JobRun
 from dms_admin.schedules import due_minute
 from spam import jobs
 from spam.models import TrainingRun, TrainingSchedule
+from tests.ops_helpers import api_client
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +80,13 @@ def test_runs_list_history(admin_client, django_assert_max_num_queries) -> None:
 
 
 def test_a_token_may_read_but_not_write(client) -> None:  # type: ignore[no-untyped-def]
-    assert client.get("/api/v1/spam/schedules/").status_code in (401, 403)
+    assert client.get("/api/v1/spam/schedules/").status_code == 401  # api.md: 401 for no token
+    read = api_client("read")
+    assert read.get("/api/v1/spam/schedules/").status_code == 200
+    body = {"scope": "all", "cron": "0 2 * * *", "timezone": "UTC"}
+    refused = read.post("/api/v1/spam/schedules/", body, format="json")
+    assert refused.status_code == 403 and refused.json()["error"] == "This token may only read."  # api.md: scope
+    assert not TrainingSchedule.objects.exists()
 
 
 def test_paris_schedule_fires_at_the_right_utc_minute_across_dst() -> None:
