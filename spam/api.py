@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -34,10 +34,15 @@ class LintProblemSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class LintResultSerializer(serializers.Serializer):
-    ok = serializers.BooleanField()
-    problems = LintProblemSerializer(many=True)
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+# Inline: a class attribute named "fields" would hide Serializer.fields (DRF's metaclass pops it, the types do not).
+LINT_RESULT = inline_serializer(
+    "LintResult",
+    {
+        "ok": serializers.BooleanField(),
+        "problems": LintProblemSerializer(many=True),
+        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
 
 
 class ScheduleSerializer(serializers.ModelSerializer):
@@ -113,7 +118,7 @@ def rules(request: Request) -> Response:
     return Response({"text": services.rules_get(), **change_payload(result, outcome)})
 
 
-@extend_schema(request=RulesSerializer, responses=LintResultSerializer)
+@extend_schema(request=RulesSerializer, responses=LINT_RESULT)
 @api_view(["POST"])
 def rules_validate(request: Request) -> Response:
     return Response(_lint_payload(services.rules_lint(text=_text(request))))
