@@ -62,10 +62,25 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "schedule", "job", "engine", "started_at", "ended_at", "spam_folders", "ham_folders",
-            "learned_spam", "learned_ham", "examined_spam", "examined_ham", "nspam_before", "nham_before",
-            "nspam_after", "nham_after", "ok", "errors",
-        ]  # fmt: skip
+            "id",
+            "schedule",
+            "job",
+            "engine",
+            "started_at",
+            "ended_at",
+            "spam_folders",
+            "ham_folders",
+            "learned_spam",
+            "learned_ham",
+            "examined_spam",
+            "examined_ham",
+            "nspam_before",
+            "nham_before",
+            "nspam_after",
+            "nham_after",
+            "ok",
+            "errors",
+        ]
 
 
 class BayesSerializer(serializers.Serializer):
@@ -195,8 +210,13 @@ def bayes(request: Request) -> Response:
     stats = services.bayes_stats(engine=engine)
     return Response(
         {
-            "engine": engine, "nspam": stats.nspam, "nham": stats.nham, "ntokens": stats.ntokens,
-            "min_spam": files.MIN_SPAM, "min_ham": files.MIN_HAM, "active": stats.active,
+            "engine": engine,
+            "nspam": stats.nspam,
+            "nham": stats.nham,
+            "ntokens": stats.ntokens,
+            "min_spam": files.MIN_SPAM,
+            "min_ham": files.MIN_HAM,
+            "active": stats.active,
             "message": services.needed_sentence(stats),
         }
-    )  # fmt: skip
+    )

@@ -310,14 +310,16 @@ def _settings_body(request: Request) -> dict[str, str | None]:
 
 @extend_schema(
     parameters=[
-        OpenApiParameter("actor", str), OpenApiParameter("action", str), OpenApiParameter("since", str),
+        OpenApiParameter("actor", str),
+        OpenApiParameter("action", str),
+        OpenApiParameter("since", str),
         OpenApiParameter("format", str, description="csv for a CSV download"),
     ],
     responses={
         (200, "application/json"): paginated(AuditEntrySerializer, "PaginatedAuditList"),
         (200, "text/csv"): str,
     },
-)  # fmt: skip
+)
 @api_view(["GET"])
 def audit(request: Request) -> Response | StreamingHttpResponse:
     entries = audit_filter(
