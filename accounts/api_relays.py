@@ -104,7 +104,9 @@ def relay_detail(request: Request, domain: str) -> Response:
     if request.method == "DELETE":
         saved = relays.relay_delete(domain=relay.domain, actor=api_actor(request), dry_run=is_dry_run(request))
         return Response(change_payload(saved.result, saved.outcome))
-    serializer = RelaySerializer(data={**request.data, "domain": relay.domain})
+    # Not a JSON object (a list, a string): the serializer refuses it with a 400, as it does on create.
+    data = {**request.data, "domain": relay.domain} if isinstance(request.data, dict) else request.data
+    serializer = RelaySerializer(data=data)
     serializer.is_valid(raise_exception=True)
     saved = _save(request, serializer.validated_data)
     updated = relays.relay_get(domain=relay.domain) or relay

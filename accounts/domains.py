@@ -338,9 +338,11 @@ def dkim_generate_start(*, domain: str, selector: str, bits: int, force: bool, a
     if not force:
         _refuse_existing(get_store(), dkim_engine(), domain, selector, bits)
     return job_enqueue(
-        kind="dkim", func="accounts.jobs.dkim_generate_job", args=(domain, selector, bits, force, actor.name, actor.ip),
+        kind="dkim",
+        func="accounts.jobs.dkim_generate_job",
+        args=(domain, selector, bits, force, actor.name, actor.ip),
         actor=actor,
-    )  # fmt: skip
+    )
 
 
 def dkim_delete(*, domain: str, selector: str | None = None, actor: Actor, dry_run: bool = False) -> DkimSaved:

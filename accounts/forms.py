@@ -142,9 +142,11 @@ class RelayForm(forms.Form):
     port = forms.IntegerField(min_value=1, max_value=65535, initial=587)
     username = forms.CharField(max_length=254, required=False)
     password = forms.CharField(
-        required=False, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="Never shown again; leave empty to keep the stored one.",
-    )  # fmt: skip
+    )
 
 
 class RestrictionForm(forms.Form):

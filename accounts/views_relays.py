@@ -34,9 +34,13 @@ def relay_list(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             saved = relays.relay_save(
-                domain=data["domain"], host=data["host"], port=data["port"], username=data["username"],
-                password=data["password"] or None, actor=Actor.from_request(request),
-            )  # fmt: skip
+                domain=data["domain"],
+                host=data["host"],
+                port=data["port"],
+                username=data["username"],
+                password=data["password"] or None,
+                actor=Actor.from_request(request),
+            )
         except (FieldError, Conflict) as error:
             add_service_error(form, error)
         else:
@@ -88,9 +92,12 @@ def token_list(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             _, secret = token_create(
-                name=data["name"], scope=data["scope"], domains=data["domains"].split(), expires_days=data["expires"],
+                name=data["name"],
+                scope=data["scope"],
+                domains=data["domains"].split(),
+                expires_days=data["expires"],
                 actor=Actor.from_request(request),
-            )  # fmt: skip
+            )
         except (FieldError, Conflict) as error:
             add_service_error(form, error)
         else:

@@ -49,13 +49,19 @@ class ArchiveSerializer(serializers.Serializer):
     size = serializers.IntegerField()
     kind = serializers.CharField()
     verified_at = serializers.DateTimeField(allow_null=True)
-    parent = serializers.IntegerField(source="parent_id", allow_null=True)
     safety = serializers.BooleanField(help_text="Taken automatically before a restore.")
     file_count = serializers.IntegerField()
     source_bytes = serializers.IntegerField()
     duration = serializers.FloatField(help_text="Seconds")
     sha256 = serializers.CharField()
     name = serializers.SerializerMethodField()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # Not a class attribute: "parent" would hide Field.parent (DRF's metaclass pops it, the types do not).
+        fields = list(super().get_fields().items())
+        after = [name for name, _ in fields].index("verified_at") + 1  # where it always was in the answer
+        fields.insert(after, ("parent", serializers.IntegerField(source="parent_id", allow_null=True)))
+        return dict(fields)
 
     def get_name(self, obj: BackupArchive) -> str:
         return obj.path.rsplit("/", 1)[-1]

@@ -7,15 +7,13 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.utils import timezone
-
 from backups import services
 from backups.archive import Progress
 from backups.models import BackupPolicy
+from dms_admin import schedules
 from dms_admin.audit import Actor
-from dms_admin.jobqueue import JobReport, job_enqueue_once, job_running
+from dms_admin.jobqueue import JobReport, job_running
 from dms_admin.models import JobRun
-from dms_admin.schedules import due_minute
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +39,14 @@ def backup_job(run_id: str, policy_id: int) -> None:
             policy_id=policy_id, run_id=run_id, progress=_reporter(report, "Backed up", stoppable=True)
         )
         report.set_result(
-            archive=archive.pk, path=archive.path, kind=archive.kind, size=archive.size,
-            files=archive.file_count, duration=round(archive.duration, 2),
+            archive=archive.pk,
+            path=archive.path,
+            kind=archive.kind,
+            size=archive.size,
+            files=archive.file_count,
+            duration=round(archive.duration, 2),
             **({"missing": sorted(missing), "warnings": list(missing.values())} if missing else {}),
-        )  # fmt: skip
+        )
         report.progress(99, services.backup_summary(archive=archive, missing=missing))
     # Retention only after the run above is recorded as succeeded (services check that); not after a
     # backup that lacks a folder: the older archives still hold it, and retention would remove them.
@@ -74,9 +76,13 @@ def restore_job(
     with job_running(run_id) as report:
         report.progress(0, "Comparing the backup with the disk")
         result = services.archive_restore(
-            archive_id=archive_id, scope=scope, mailbox=mailbox, dry_run=dry_run,
-            actor=Actor(name=actor_name, via=actor_via), progress=_reporter(report, "Restored", stoppable=False),
-        )  # fmt: skip
+            archive_id=archive_id,
+            scope=scope,
+            mailbox=mailbox,
+            dry_run=dry_run,
+            actor=Actor(name=actor_name, via=actor_via),
+            progress=_reporter(report, "Restored", stoppable=False),
+        )
         report.set_result(**result)
         counts = result["preview"]["counts"]
         verb = "Would restore" if dry_run else "Restored"
@@ -87,27 +93,24 @@ def restore_job(
 
 
 def schedule_run_id(policy_id: int, minute: datetime) -> uuid.UUID:
-    return uuid.uuid5(SCHEDULE_NAMESPACE, f"backup:{policy_id}:{minute:%Y%m%d%H%M}")
+    return schedules.schedule_run_id(SCHEDULE_NAMESPACE, "backup", policy_id, minute)
 
 
 def dispatch_due_backups(now: datetime | None = None) -> list[str]:
-    """Run by rqcron every minute. The run's id is derived from policy and minute: never twice."""
-    now = now or timezone.now()
-    started = []
-    for policy in BackupPolicy.objects.filter(enabled=True):
-        minute = due_minute(policy.cron, policy.timezone, now, catch_up=CATCH_UP)
-        if minute is None:
-            continue
-        run_id = schedule_run_id(policy.pk, minute)
-        if JobRun.objects.filter(pk=run_id).exists():
-            continue
-        if services._active_run(policy.pk) is not None:
-            log.warning("backup of %s due at %s skipped: the previous run has not ended", policy.name, minute)
-            continue
-        run = job_enqueue_once(
-            run_id=run_id, kind="backup", func="backups.jobs.backup_job", args=(policy.pk,), queue="backups",
-            timeout=6 * 3600, result={"policy": policy.pk},
-        )  # fmt: skip
-        if run is not None:  # None: another dispatcher got there first
-            started.append(str(run.id))
-    return started
+    """Run by rqcron every minute; reads the policies each time, so edits need no restart."""
+    tick = schedules.dispatch_due(
+        BackupPolicy.objects.filter(enabled=True),
+        kind="backup",
+        func="backups.jobs.backup_job",
+        namespace=SCHEDULE_NAMESPACE,
+        label="backup policy",
+        queue="backups",
+        now=now,
+        catch_up=CATCH_UP,
+        timeout=6 * 3600,
+        busy=lambda policy: services._active_run(policy.pk) is not None,
+        result=lambda policy: {"policy": policy.pk},
+    )
+    for policy, minute in tick.waiting:
+        log.warning("backup of %s due at %s skipped: the previous run has not ended", policy.name, minute)
+    return tick.started

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from django.conf import settings
@@ -28,6 +28,7 @@ from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.jobqueue import job_enqueue
 from dms_admin.models import JobRun
+from dms_admin.schedules import zone
 from dms_admin.units import format_bytes, number
 
 ACTIVE = (JobRun.Status.QUEUED, JobRun.Status.RUNNING)
@@ -73,8 +74,8 @@ def _validate(values: dict[str, Any]) -> None:
     if not croniter.is_valid(values.get("cron") or ""):
         raise FieldError("cron", "Not a valid cron expression (five fields, like 30 3 * * *).")
     try:
-        ZoneInfo(values.get("timezone") or "")
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+        zone(values.get("timezone") or "")  # also refuses "Europe", a folder of the zone database
+    except ValueError as exc:
         raise FieldError("timezone", "Not a known time zone, like Europe/Berlin or UTC.") from exc
     if values.get("compression") not in BackupPolicy.Compression.values:
         raise FieldError("compression", "Choose gzip or zstd.")

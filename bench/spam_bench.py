@@ -8,7 +8,8 @@
 - the `spam-training-dispatch` cron tick with 1,000 training schedules, next to a bare read of
   the same rows; and the worst tick, when all 1,000 are due in the same minute.
 
-BENCH_SPAM_MESSAGES sets the messages per side (default 1,000; BENCH_SMALL=1: 200),
+`python -m bench.spam_bench dispatch` measures only the dispatcher ticks (a throw-away Redis, no
+Docker engine needed). BENCH_SPAM_MESSAGES sets the messages per side (default 1,000; BENCH_SMALL=1: 200),
 BENCH_SPAM_ROUNDS the rounds of each (default 5). The mail container's CPU seconds per run are
 printed too: on a machine shared with other work they vary far less than the wall clock.
 """
@@ -295,5 +296,24 @@ def main() -> None:
             engine.stop()
 
 
+def dispatch_only() -> None:
+    """Only the dispatcher figures: SQLite and a throw-away Redis, no engine or mail container."""
+    from tests.realenv.redis_server import start_redis
+
+    with tempfile.TemporaryDirectory(prefix="dms-dispatch-bench-", dir=os.environ.get("BENCH_DIR")) as name:
+        tmp = Path(name)
+        redis_server = None if os.environ.get("REDIS_URL") else start_redis(tmp / "redis")
+        redis_url = os.environ.get("REDIS_URL") or redis_server.url  # type: ignore[union-attr]
+        try:
+            setup_django(tmp)
+            from django.conf import settings
+
+            settings.RQ_QUEUES = {q: {"URL": redis_url, "DEFAULT_TIMEOUT": 3600} for q in ("default", "backups")}
+            bench_dispatch()
+        finally:
+            if redis_server is not None:
+                redis_server.stop()
+
+
 if __name__ == "__main__":
-    main()
+    dispatch_only() if sys.argv[1:] == ["dispatch"] else main()

@@ -186,8 +186,10 @@ def audit_api_call(request: HttpRequest, *, token_name: str, detail: str) -> Aud
     """The `api.call` row of a call made with the token `token_name`: method, path, outcome."""
     return audit_record(
         actor=Actor(name=f"token:{token_name}", via=AuditEntry.Via.API, ip=client_ip(request)),
-        action=API_CALL, object=f"{request.method} {request.get_full_path()}"[:300], detail=detail,
-    )  # fmt: skip
+        action=API_CALL,
+        object=f"{request.method} {request.get_full_path()}"[:300],
+        detail=detail,
+    )
 
 
 def forget_old_api_calls() -> int:

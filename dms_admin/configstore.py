@@ -660,9 +660,13 @@ class ConfigStore:
         }
 
     def _commit(
-        self, changes: dict[str, bytes | None], *, author: str, message: str,
+        self,
+        changes: dict[str, bytes | None],
+        *,
+        author: str,
+        message: str,
         blobs: dict[str, pygit2.Oid | None] | None = None,
-    ) -> str | None:  # fmt: skip
+    ) -> str | None:
         """One commit of `changes` (path to new bytes, or None to delete) on top of the newest.
 
         `blobs`: their blob ids, when _write_blobs() stored them already.
@@ -753,6 +757,7 @@ class ConfigStore:
     def _git_args(self) -> list[str]:
         return [
             "git",
+            # Kept by hand (fmt: skip): each -c with its value on one line
             "-c", "safe.directory=*",  # the folder may belong to another uid (root in DMS)
             "-c", "core.quotePath=false",
             f"--git-dir={self.history_dir}",

@@ -490,6 +490,7 @@ class MailServer:
 
 
 # Keys of `Config` (from inspect) that the create call takes back unchanged.
+# Kept by hand (fmt: skip): Docker's key names packed, as inspect lists them (not one a line).
 _CONFIG_KEYS = (
     "Hostname", "Domainname", "User", "Env", "Cmd", "Entrypoint", "Image", "Labels", "ExposedPorts",
     "Volumes", "WorkingDir", "Healthcheck", "StopSignal", "StopTimeout", "Tty", "OpenStdin",

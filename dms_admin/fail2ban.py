@@ -55,9 +55,13 @@ def parse_status(output: str) -> list[Jail]:
     def close() -> None:
         if name:
             jails.append(
-                Jail(name, _ips(fields.get("banned ip list", "")), _int(fields.get("currently failed")),
-                     _int(fields.get("total banned")))
-            )  # fmt: skip
+                Jail(
+                    name,
+                    _ips(fields.get("banned ip list", "")),
+                    _int(fields.get("currently failed")),
+                    _int(fields.get("total banned")),
+                )
+            )
 
     for line in output.splitlines():
         if header := _JAIL_HEADER.match(line.strip()):

@@ -89,6 +89,7 @@ class HealthReport:
 
 # dms-healthcheck (v16) assigns these defaults through /etc/dms-settings; v15 has the same defaults.
 _DEFAULTS = {"SMTP_ONLY": "0", "ENABLE_OPENDKIM": "1", "ENABLE_OPENDMARC": "1", "ENABLE_AMAVIS": "1"}
+# Kept by hand (fmt: skip): a table of (switch, program) pairs, three a line.
 _OPTIONAL = (
     ("ENABLE_OPENDKIM", "opendkim"), ("ENABLE_OPENDMARC", "opendmarc"), ("ENABLE_AMAVIS", "amavis"),
     ("ENABLE_CLAMAV", "clamav"), ("ENABLE_FAIL2BAN", "fail2ban"), ("ENABLE_POSTGREY", "postgrey"),

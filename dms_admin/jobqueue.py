@@ -43,9 +43,15 @@ STOP_CHECK_INTERVAL = 0.5  # seconds between two looks at the row from stop_poin
 
 
 def job_enqueue(
-    *, kind: str, func: Callable[..., Any] | str, args: tuple[Any, ...] = (), actor: Actor, queue: str = "default",
-    timeout: int | None = None, exclusive: bool = False,
-) -> JobRun:  # fmt: skip
+    *,
+    kind: str,
+    func: Callable[..., Any] | str,
+    args: tuple[Any, ...] = (),
+    actor: Actor,
+    queue: str = "default",
+    timeout: int | None = None,
+    exclusive: bool = False,
+) -> JobRun:
     if (
         exclusive
         and JobRun.objects.filter(kind=kind, status__in=[JobRun.Status.QUEUED, JobRun.Status.RUNNING]).exists()
@@ -58,17 +64,28 @@ def job_enqueue(
 
 
 def job_enqueue_once(
-    *, run_id: uuid.UUID, kind: str, func: str, args: tuple[Any, ...] = (), queue: str = "default",
-    timeout: int | None = None, result: dict[str, Any] | None = None,
-) -> JobRun | None:  # fmt: skip
+    *,
+    run_id: uuid.UUID,
+    kind: str,
+    func: str,
+    args: tuple[Any, ...] = (),
+    queue: str = "default",
+    timeout: int | None = None,
+    result: dict[str, Any] | None = None,
+) -> JobRun | None:
     """For schedules: the run's id is derived from (schedule, minute), so when two dispatchers
     see the same due minute only one creates the run; the other gets None."""
     try:
         with transaction.atomic():
             run = JobRun.objects.create(
-                id=run_id, kind=kind, created_by=SYSTEM.name, func=func, args=list(args), queue=queue,
+                id=run_id,
+                kind=kind,
+                created_by=SYSTEM.name,
+                func=func,
+                args=list(args),
+                queue=queue,
                 result=result or {},
-            )  # fmt: skip
+            )
     except IntegrityError:
         return None
     _enqueue(run, timeout)
@@ -102,9 +119,10 @@ def _enqueue(run: JobRun, timeout: int | None) -> None:
     except Exception as exc:  # Redis down: the run must not sit "queued" forever
         log.warning("could not enqueue %s: %s", run.kind, exc)
         JobRun.objects.filter(pk=run.pk).update(
-            status=JobRun.Status.FAILED, error=f"The job queue (Redis) cannot be reached: {exc}",
+            status=JobRun.Status.FAILED,
+            error=f"The job queue (Redis) cannot be reached: {exc}",
             finished_at=timezone.now(),
-        )  # fmt: skip
+        )
 
 
 def job_stop(*, run: JobRun, actor: Actor) -> None:

@@ -37,9 +37,13 @@ def logs_since(value: str) -> datetime | None:
 
 
 def logs_read(
-    *, since: datetime | None = None, service: str = "", search: str = "", tail: int = DEFAULT_TAIL,
+    *,
+    since: datetime | None = None,
+    service: str = "",
+    search: str = "",
+    tail: int = DEFAULT_TAIL,
     mailserver: MailServer | None = None,
-) -> LogView:  # fmt: skip
+) -> LogView:
     if service and service not in logscan.SERVICES:
         raise FieldError("service", f"Unknown service {service!r}; one of: {', '.join(logscan.SERVICES)}.")
     if not 1 <= tail <= MAX_TAIL:

@@ -30,6 +30,7 @@ def _known(id: str, title: str, pattern: str, explanation: str, fix: str, severi
     return KnownError(id, title, explanation, fix, severity, re.compile(pattern, re.IGNORECASE))
 
 
+# Kept by hand (fmt: skip): a table, each entry's id and title on its first line (one argument a line hides them).
 KNOWN_ERRORS: tuple[KnownError, ...] = (
     _known(
         "opendkim-down", "OpenDKIM is not running",
@@ -155,21 +156,41 @@ def match_known(text: str) -> KnownError | None:
 # ---- lines --------------------------------------------------------------------------------
 
 SERVICES = (
-    "postfix", "dovecot", "amavis", "spamassassin", "clamav", "opendkim", "opendmarc", "rspamd", "fail2ban",
-    "postgrey", "changedetector", "supervisord", "mailserver",
-)  # fmt: skip
+    "postfix",
+    "dovecot",
+    "amavis",
+    "spamassassin",
+    "clamav",
+    "opendkim",
+    "opendmarc",
+    "rspamd",
+    "fail2ban",
+    "postgrey",
+    "changedetector",
+    "supervisord",
+    "mailserver",
+)
 
 # Program names as they appear in log lines, mapped to the service filter they belong to.
-_ALIASES = {"clamd": "clamav", "freshclam": "clamav", "amavisd": "amavis", "spamd": "spamassassin",
-            "sa-learn": "spamassassin", "redis-server": "rspamd", "supervisor": "supervisord"}  # fmt: skip
+_ALIASES = {
+    "clamd": "clamav",
+    "freshclam": "clamav",
+    "amavisd": "amavis",
+    "spamd": "spamassassin",
+    "sa-learn": "spamassassin",
+    "redis-server": "rspamd",
+    "supervisor": "supervisord",
+}
 
 _DOCKER_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d) ")
 # syslog style: `postfix/smtpd[123]:`, `amavis[1459]:`, `dovecot:`, `opendkim[7]:`
 _SYSLOG = re.compile(r"(?:^|\s)([a-z][\w.-]*)(?:/[\w./-]+)?(?:\[\d+\])?:\s")
 _SUPERVISORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?:INFO|WARN|CRIT|ERRO|DEBG|TRAC|BLAT) ")
 # Dovecot logging to stderr itself: `2026-01-01 10:00:00 master: Info: …`, `imap(user)<…>: Error: …`
-_DOVECOT = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?:master|imap|imap-login|lmtp|auth|pop3|pop3-login|"
-                      r"managesieve|managesieve-login|lda|doveadm|indexer|stats)[:(]")  # fmt: skip
+_DOVECOT = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?:master|imap|imap-login|lmtp|auth|pop3|pop3-login|"
+    r"managesieve|managesieve-login|lda|doveadm|indexer|stats)[:(]"
+)
 _DMS = re.compile(r"^\[\s*(?:INF|WARNING|ERROR|DEBUG|TRACE)\s*\]")
 _CHANGEDETECTOR = re.compile(r"change detect|changedetector|check-for-changes", re.IGNORECASE)
 

@@ -229,10 +229,13 @@ def _describe(
         reason = "a later change touched these lines" if now else "a later change removed these lines"
         conflicts.append(
             FileConflict(
-                path, reason, now=now or (), change=_quote(base, start, end),
+                path,
+                reason,
+                now=now or (),
+                change=_quote(base, start, end),
                 more=max(0, last - first - MAX_SHOWN_LINES) + max(0, end - start - MAX_SHOWN_LINES),
             )
-        )  # fmt: skip
+        )
     return conflicts
 
 

@@ -93,9 +93,12 @@ def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: 
             _mark_pending(plan, result, actor)
             problem = explain(exc)
             return ChangeOutcome(
-                result.sha, outcome.label, True, _("%(written)s Not applied: %(why)s")
-                % {"written": written, "why": problem.with_fix}, state=ApplyState.FAILED,
-            )  # fmt: skip
+                result.sha,
+                outcome.label,
+                True,
+                _("%(written)s Not applied: %(why)s") % {"written": written, "why": problem.with_fix},
+                state=ApplyState.FAILED,
+            )
         took = time.monotonic() - started
         message = _("%(written)s Applied (Postfix reloaded, %(s).1f s).") % {"written": written, "s": took}
         return ChangeOutcome(result.sha, outcome.label, False, message)
@@ -109,9 +112,11 @@ def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: 
             )
         if outcome == apply.Action.WATCHED:
             job = job_enqueue(
-                kind="confirm", func="dms_admin.jobs.confirm_watched_job", args=(plan.paths(apply.Action.WATCHED),),
+                kind="confirm",
+                func="dms_admin.jobs.confirm_watched_job",
+                args=(plan.paths(apply.Action.WATCHED),),
                 actor=actor,
-            )  # fmt: skip
+            )
             message = _("%(written)s Waiting for docker-mailserver to pick it up…") % {"written": written}
             return ChangeOutcome(
                 result.sha, outcome.label, False, message, job, state=ApplyState.PENDING, written=written
@@ -205,9 +210,14 @@ class ApplyReverted(Exception):
 
 
 def _revert_failed_apply(
-    report: JobReport, *, store: ConfigStore, mailserver: MailServer, pending: list[PendingChange],
-    env_before: dict[str, str], failure: Exception,
-) -> None:  # fmt: skip
+    report: JobReport,
+    *,
+    store: ConfigStore,
+    mailserver: MailServer,
+    pending: list[PendingChange],
+    env_before: dict[str, str],
+    failure: Exception,
+) -> None:
     """Put back the files and the container as they were before the apply, and say why."""
     logs = last_log_lines(mailserver)
     report.progress(60, "Not healthy: putting the previous configuration back")
@@ -267,8 +277,13 @@ def _postfix_reload(mailserver: MailServer) -> None:
         raise DockerUnavailable(f"postfix reload failed (exit {result.exit_code}): {result.output.strip()[:300]}")
 
 
-def watched_confirm(paths: list[str], *, store: ConfigStore | None = None, mailserver: MailServer | None = None,
-                    timeout: float | None = None) -> dict[str, bool]:  # fmt: skip
+def watched_confirm(
+    paths: list[str],
+    *,
+    store: ConfigStore | None = None,
+    mailserver: MailServer | None = None,
+    timeout: float | None = None,
+) -> dict[str, bool]:
     """Wait until DMS's change detector has applied what is on disk now for each path.
 
     DMS records the sha512 of every watched file it handled in its checksum file; when our
@@ -396,9 +411,13 @@ def history_query(params: dict[str, str]) -> HistoryQuery:
     if after and before and after >= before:
         raise FieldError("before", "before must be later than after.")
     return HistoryQuery(
-        author=values["author"], path=values["file"], action=values["action"], search=values["search"],
-        after=after, before=before,
-    )  # fmt: skip
+        author=values["author"],
+        path=values["file"],
+        action=values["action"],
+        search=values["search"],
+        after=after,
+        before=before,
+    )
 
 
 def _history_date(name: str, value: str) -> datetime | None:

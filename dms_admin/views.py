@@ -126,16 +126,32 @@ def history_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(_CountedHistory(store, query), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))  # type: ignore[arg-type,var-annotated]
     filters = {name: request.GET.get(name, "") for name in services.HISTORY_FILTERS}
     context = {
-        "page": page, "filters": filters, "filtered": any(filters.values()),
+        "page": page,
+        "filters": filters,
+        "filtered": any(filters.values()),
         "filter_query": urlencode({k: v for k, v in filters.items() if v}),
-        "known_files": sorted(store.tracked_files()), "actions": HISTORY_ACTIONS,
-    }  # fmt: skip
+        "known_files": sorted(store.tracked_files()),
+        "actions": HISTORY_ACTIONS,
+    }
     return render(request, "dms_admin/history_list.html", context)
 
 
 # Suggestions for the action filter: how the dashboard's messages start.
-HISTORY_ACTIONS = ("Create", "Change", "Delete", "Roll back", "Restore", "External change", "Adopted",
-                   "Relay", "Restrict", "Lift", "Spam", "Fix deprecated", "Revert")  # fmt: skip
+HISTORY_ACTIONS = (
+    "Create",
+    "Change",
+    "Delete",
+    "Roll back",
+    "Restore",
+    "External change",
+    "Adopted",
+    "Relay",
+    "Restrict",
+    "Lift",
+    "Spam",
+    "Fix deprecated",
+    "Revert",
+)
 
 
 class _CountedHistory:

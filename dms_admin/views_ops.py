@@ -16,8 +16,14 @@ from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.jobqueue import JobConflict
 
-SINCE_CHOICES = [("15m", "15 minutes"), ("1h", "1 hour"), ("6h", "6 hours"), ("24h", "24 hours"), ("7d", "7 days"),
-                 ("", "all (tail only)")]  # fmt: skip
+SINCE_CHOICES = [
+    ("15m", "15 minutes"),
+    ("1h", "1 hour"),
+    ("6h", "6 hours"),
+    ("24h", "24 hours"),
+    ("7d", "7 days"),
+    ("", "all (tail only)"),
+]
 
 
 class LogFilterForm(forms.Form):
@@ -54,8 +60,14 @@ def logs_view(request: HttpRequest) -> HttpResponse:
             container_error = str(exc)
     asked = str(form.data.get("since", ""))
     choices = SINCE_CHOICES if asked in dict(SINCE_CHOICES) else [(asked, asked), *SINCE_CHOICES]
-    context = {"form": form, "view": view, "error": error, "container_error": container_error,
-               "since_choices": choices, "services": logscan.SERVICES}  # fmt: skip
+    context = {
+        "form": form,
+        "view": view,
+        "error": error,
+        "container_error": container_error,
+        "since_choices": choices,
+        "services": logscan.SERVICES,
+    }
     return render(request, "dms_admin/logs.html", context)
 
 

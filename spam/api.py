@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -38,19 +38,26 @@ class LintProblemSerializer(serializers.Serializer):
     )
 
 
-class LintResultSerializer(serializers.Serializer):
-    ok = serializers.BooleanField()
-    problems = LintProblemSerializer(many=True)
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+# Inline: a class attribute named "fields" would hide Serializer.fields (DRF's metaclass pops it, the types do not).
+LINT_RESULT = inline_serializer(
+    "LintResult",
+    {
+        "ok": serializers.BooleanField(),
+        "problems": LintProblemSerializer(many=True),
+        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
 
 
-class LintRefusedSerializer(serializers.Serializer):
-    """400: the API's error shape; `ok`/`problems` when the rules themselves were refused (not the body)."""
-
-    error = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-    ok = serializers.BooleanField(required=False)
-    problems = LintProblemSerializer(many=True, required=False)
+LINT_REFUSED = inline_serializer(
+    "LintRefused",
+    {  # 400: the API's error shape; `ok`/`problems` when the rules themselves were refused (not the body)
+        "error": serializers.CharField(),
+        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+        "ok": serializers.BooleanField(required=False),
+        "problems": LintProblemSerializer(many=True, required=False),
+    },
+)
 
 
 class ScheduleSerializer(serializers.ModelSerializer):
@@ -70,10 +77,25 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "schedule", "job", "engine", "started_at", "ended_at", "spam_folders", "ham_folders",
-            "learned_spam", "learned_ham", "examined_spam", "examined_ham", "nspam_before", "nham_before",
-            "nspam_after", "nham_after", "ok", "errors",
-        ]  # fmt: skip
+            "id",
+            "schedule",
+            "job",
+            "engine",
+            "started_at",
+            "ended_at",
+            "spam_folders",
+            "ham_folders",
+            "learned_spam",
+            "learned_ham",
+            "examined_spam",
+            "examined_ham",
+            "nspam_before",
+            "nham_before",
+            "nspam_after",
+            "nham_after",
+            "ok",
+            "errors",
+        ]
 
 
 class BayesSerializer(serializers.Serializer):
@@ -128,7 +150,7 @@ def rules(request: Request) -> Response:
 
 @extend_schema(
     request=RulesSerializer,
-    responses={200: LintResultSerializer, 400: LintRefusedSerializer},
+    responses={200: LINT_RESULT, 400: LINT_REFUSED},
     description="200 with SpamAssassin's lint problems (none: ok); 400 with `error` when dms-admin refuses a "
     "line outright (then SpamAssassin is not asked).",
 )
@@ -213,8 +235,13 @@ def bayes(request: Request) -> Response:
     stats = services.bayes_stats(engine=engine)
     return Response(
         {
-            "engine": engine, "nspam": stats.nspam, "nham": stats.nham, "ntokens": stats.ntokens,
-            "min_spam": files.MIN_SPAM, "min_ham": files.MIN_HAM, "active": stats.active,
+            "engine": engine,
+            "nspam": stats.nspam,
+            "nham": stats.nham,
+            "ntokens": stats.ntokens,
+            "min_spam": files.MIN_SPAM,
+            "min_ham": files.MIN_HAM,
+            "active": stats.active,
             "message": services.needed_sentence(stats),
         }
-    )  # fmt: skip
+    )

@@ -10,9 +10,11 @@ from spam.models import TrainingSchedule
 
 class RulesForm(forms.Form):
     text = forms.CharField(
-        required=False, strip=False, label="spamassassin-rules.cf",
+        required=False,
+        strip=False,
+        label="spamassassin-rules.cf",
         widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false", "wrap": "off", "class": "rules-text"}),
-    )  # fmt: skip
+    )
 
 
 def _folder_list(value: str) -> list[str]:
@@ -40,10 +42,14 @@ class ScheduleForm(forms.Form):
         if schedule is None:
             return cls(data)
         initial = {
-            "scope": schedule.scope, "target": schedule.target, "spam_folders": ", ".join(schedule.spam_folders),
-            "ham_folders": ", ".join(schedule.ham_folders), "cron": schedule.cron, "timezone": schedule.timezone,
+            "scope": schedule.scope,
+            "target": schedule.target,
+            "spam_folders": ", ".join(schedule.spam_folders),
+            "ham_folders": ", ".join(schedule.ham_folders),
+            "cron": schedule.cron,
+            "timezone": schedule.timezone,
             "enabled": schedule.enabled,
-        }  # fmt: skip
+        }
         return cls(data, initial=initial)
 
     def values(self) -> dict[str, Any]:

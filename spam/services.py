@@ -6,7 +6,6 @@ import contextlib
 import shlex
 import time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from django.conf import settings
@@ -21,6 +20,7 @@ from dms_admin.dms import DockerUnavailable, MailServer, get_mailserver
 from dms_admin.errors import FieldError
 from dms_admin.jobqueue import JobReport, job_enqueue
 from dms_admin.models import JobRun
+from dms_admin.schedules import zone
 from dms_admin.services import ChangeOutcome, change_recorded
 from spam import files
 from spam.models import TrainingRun, TrainingSchedule
@@ -218,8 +218,8 @@ def schedule_validate(values: dict[str, Any]) -> dict[str, Any]:
         raise FieldError("cron", "Not a valid cron expression (five fields, like 0 2 * * *).")
     clean["cron"] = cron
     try:
-        ZoneInfo(values.get("timezone") or "")
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+        zone(values.get("timezone") or "")  # also refuses "Europe", a folder of the zone database
+    except ValueError as exc:
         raise FieldError("timezone", "Not a known time zone, like Europe/Paris or UTC.") from exc
     clean["enabled"] = bool(values.get("enabled", True))
     return {k: clean[k] for k in ("scope", "target", "spam_folders", "ham_folders", "cron", "timezone", "enabled")}

@@ -168,8 +168,12 @@ def bayes(request: HttpRequest) -> HttpResponse:
     points = [(r.ended_at or r.started_at, r.nspam_after or 0, r.nham_after or 0) for r in services.bayes_history()]
     plot = bayes_svg(points, files.MIN_SPAM)
     context = {
-        "engine": engine, "stats": stats, "error": error, "plot": mark_safe(plot),  # noqa: S308 (escaped in plot.py)
-        "sentence": services.needed_sentence(stats) if stats else "", "min_spam": files.MIN_SPAM,
+        "engine": engine,
+        "stats": stats,
+        "error": error,
+        "plot": mark_safe(plot),  # noqa: S308 (escaped in plot.py)
+        "sentence": services.needed_sentence(stats) if stats else "",
+        "min_spam": files.MIN_SPAM,
         "min_ham": files.MIN_HAM,
-    }  # fmt: skip
+    }
     return render(request, "spam/bayes.html", context)

@@ -20,8 +20,9 @@ def git_log_count(store: ConfigStore) -> int:
 
 
 def test_it_adopts_an_existing_folder_as_the_first_commit(store: ConfigStore) -> None:
-    assert store.record_external_changes() is not None
+    sha = store.record_external_changes()
     [first] = store.history()
+    assert sha == first.sha and first.parent is None
     assert first.author == "dms-admin"
     assert "postfix-accounts.cf" in first.files
     assert store.record_external_changes() is None  # nothing new

@@ -370,7 +370,10 @@ def test_adapter_works_through_the_proxy(socket_proxy: str, target: Container) -
     assert result.ok and "through-the-proxy" in result.output, result
     server.put_file("/tmp/hello.txt", b"hello\n")
     assert server.exec(["cat", "/tmp/hello.txt"]).output.strip() == "hello"
-    assert isinstance(server.logs(tail=10), str)
+    # The target only sleeps: give its log a line (PID 1's stdout is the container's), then read it back.
+    assert server.exec(["sh", "-c", "echo log-through-the-proxy > /proc/1/fd/1"]).ok
+    [line] = server.logs(tail=10).splitlines()
+    assert line.endswith(" log-through-the-proxy") and line[:4].isdigit()  # `docker logs -t`: timestamp first
     server.restart(timeout=10)
     assert server.status().running
     assert server.current_image()[0]

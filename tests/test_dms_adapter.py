@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from dms_admin.dms import OLD_SUFFIX, ContainerNotFound, DockerUnavailable, MailServer
@@ -17,7 +19,10 @@ def mailserver(mail_container, docker_engine) -> MailServer:  # type: ignore[no-
 def test_it_reads_status_and_the_dms_version(mailserver: MailServer, mail_container) -> None:  # type: ignore[no-untyped-def]
     status = mailserver.status()
     assert status.name == mail_container.name and status.running and status.healthy
-    assert status.version == "v15.1.0" and status.started_at is not None
+    assert status.version == "v15.1.0"
+    mail_container.reload()  # the engine's own StartedAt, to the second (it carries nanoseconds)
+    started = datetime.fromisoformat(mail_container.attrs["State"]["StartedAt"][:19]).replace(tzinfo=UTC)
+    assert status.started_at is not None and started <= status.started_at < started + timedelta(seconds=1)
 
 
 def test_it_finds_the_container_by_label(docker_engine, mail_container) -> None:  # type: ignore[no-untyped-def]

@@ -81,6 +81,27 @@ def test_relay_api_never_answers_the_password(api: APIClient) -> None:
     assert api.get("/api/v1/relays/example.test/").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ([1], "Expected a dictionary, but got list."),
+        (["host", "x"], "Expected a dictionary, but got list."),
+        ("smtp.x.test", "Expected a dictionary, but got str."),
+        (5, "Expected a dictionary, but got int."),
+        (None, "host: This field is required."),  # no body at all
+    ],
+)
+def test_a_relay_update_that_is_not_a_json_object_is_a_400(
+    api: APIClient, config_dir: Path, body: object, error: str
+) -> None:
+    created = api.post("/api/v1/relays/", {"domain": "example.test", "host": "smtp.x.test", "port": 587}, format="json")
+    assert created.status_code == 201
+    before = snapshot(config_dir)
+    answer = api.put("/api/v1/relays/example.test/", body, format="json")  # a list was a 500 (TypeError)
+    assert answer.status_code == 400 and answer.json()["error"].endswith(error), answer.content
+    assert snapshot(config_dir) == before
+
+
 def test_restrictions_reload_postfix_or_wait_for_a_recreate(config_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]
     settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
     saved = relays.restriction_add(address="Spammer@Example.test", direction="send", actor=ADMIN)

@@ -8,11 +8,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE bytes, and answers 413 or 400 as JSON (`dms_admin.ap
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from rest_framework import exceptions, status
-from rest_framework.parsers import BaseParser, get_encoding
+from rest_framework.parsers import BaseParser
 from rest_framework.settings import api_settings
 
 # No resource of this API nests more than a few levels ({"targets": [...]} or a list of those);
@@ -37,9 +38,11 @@ def too_large_message(limit: int) -> str:
 class JSONParser(BaseParser):
     media_type = "application/json"
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
         context = parser_context or {}
-        encoding = get_encoding(context)
+        encoding = context.get("encoding", settings.DEFAULT_CHARSET)
         limit = body_limit()
         request = context.get("request")
         length = _content_length(request)

@@ -7,11 +7,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponseBase
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from dms_admin.api.auth import ApiAccess
 
@@ -61,19 +61,21 @@ class DocsAccess(ApiAccess):
 class SchemaView(SpectacularAPIView):  # type: ignore[misc]
     permission_classes = [DocsAccess]
 
-    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+    def handle_exception(self, exc: Exception) -> Response:
         # A refusal in the API's JSON error shape, not in the YAML the schema is served in.
         self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
-        response: HttpResponseBase = super().handle_exception(exc)
+        response: Response = super().handle_exception(exc)
         return response
 
 
 class DocsView(SpectacularSwaggerView):  # type: ignore[misc]
     permission_classes = [DocsAccess]
 
-    def handle_exception(self, exc: Exception) -> HttpResponseBase:
-        if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
-            return redirect_to_login(self.request.get_full_path())  # a page for people: sign in first
+    def handle_exception(self, exc: Exception) -> Response:
         self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
-        response: HttpResponseBase = super().handle_exception(exc)
+        if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+            # A page for people: sign in first (as a DRF Response, which is what this hook returns).
+            login = redirect_to_login(self.request.get_full_path())
+            return Response(status=login.status_code, headers={"Location": login["Location"]})
+        response: Response = super().handle_exception(exc)
         return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -104,10 +104,15 @@ class FileConflictSerializer(serializers.Serializer):
     more = serializers.IntegerField(help_text="lines of long regions not quoted")
 
 
-class RollbackConflictSerializer(serializers.Serializer):
-    error = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-    conflicts = FileConflictSerializer(many=True)
+# Inline: a class attribute named "fields" would hide Serializer.fields (DRF's metaclass pops it, the types do not).
+ROLLBACK_CONFLICT = inline_serializer(
+    "RollbackConflict",
+    {
+        "error": serializers.CharField(),
+        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+        "conflicts": FileConflictSerializer(many=True),
+    },
+)
 
 
 class RollbackResultSerializer(serializers.Serializer):

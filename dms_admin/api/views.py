@@ -20,11 +20,11 @@ from dms_admin.api.auth import api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import (
+    ROLLBACK_CONFLICT,
     AuditEntrySerializer,
     CommitSerializer,
     JobSerializer,
     RestoreFileResultSerializer,
-    RollbackConflictSerializer,
     RollbackResultSerializer,
     change_payload,
     is_dry_run,
@@ -97,7 +97,7 @@ def history_detail(request: Request, sha: str) -> Response:
 @extend_schema(
     request=None,
     parameters=[DRY_RUN],
-    responses={200: RollbackResultSerializer, 409: RollbackConflictSerializer},
+    responses={200: RollbackResultSerializer, 409: ROLLBACK_CONFLICT},
     description=(
         "Undoes only the lines this commit changed, in the files as they are now (a three-way revert, as "
         "`git revert`); later changes stay. The rollback is a new commit by the caller. If a later change "
@@ -184,7 +184,7 @@ def job_list(request: Request) -> Response:
     from dms_admin.api.pagination import Pagination
 
     paginator = Pagination()
-    page = paginator.paginate_queryset(runs, request)
+    page: list[JobRun] | None = paginator.paginate_queryset(runs, request)
     return paginator.get_paginated_response(JobSerializer(page, many=True).data)
 
 
@@ -335,14 +335,16 @@ def _settings_body(request: Request) -> tuple[dict[str, str | None], bool]:
 
 @extend_schema(
     parameters=[
-        OpenApiParameter("actor", str), OpenApiParameter("action", str), OpenApiParameter("since", str),
+        OpenApiParameter("actor", str),
+        OpenApiParameter("action", str),
+        OpenApiParameter("since", str),
         OpenApiParameter("format", str, description="csv for a CSV download"),
     ],
     responses={
         (200, "application/json"): paginated(AuditEntrySerializer, "PaginatedAuditList"),
         (200, "text/csv"): str,
     },
-)  # fmt: skip
+)
 @api_view(["GET"])
 def audit(request: Request) -> Response | StreamingHttpResponse:
     entries = audit_filter(

@@ -102,9 +102,11 @@ def log_list(request: Request) -> Response:
     except ValueError:
         return error_response("tail must be a whole number.", 400, {"tail": ["Not a whole number."]})
     view = logs.logs_read(
-        since=logs.logs_since(params.get("since", "")), service=params.get("service", ""),
-        search=params.get("search", ""), tail=tail,
-    )  # fmt: skip
+        since=logs.logs_since(params.get("since", "")),
+        service=params.get("service", ""),
+        search=params.get("search", ""),
+        tail=tail,
+    )
     findings = [
         {**_known(f.error), "count": f.count, "last_at": f.last.at, "example": f.last.text} for f in view.findings
     ]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,8 +14,10 @@ from django.urls import reverse
 
 from dms_admin import jobqueue
 from dms_admin.models import AuditEntry, JobRun
+from dms_admin.schedules import due_minute
 from spam import jobs
 from spam.models import TrainingRun, TrainingSchedule
+from tests.ops_helpers import api_client
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +50,7 @@ def test_it_creates_reads_updates_and_deletes_a_schedule(admin_client) -> None: 
     [
         ("cron", "61 * * * *", "cron expression"),
         ("timezone", "Mars/Olympus", "time zone"),
+        ("timezone", "Europe", "time zone"),  # a folder of the zone database: was a 500
         ("spam_folders", ["../../etc"], "Maildir folder"),
         ("target", "not a domain", "domain"),
     ],
@@ -79,18 +83,24 @@ def test_runs_list_history(admin_client, django_assert_max_num_queries) -> None:
 
 
 def test_a_token_may_read_but_not_write(client) -> None:  # type: ignore[no-untyped-def]
-    assert client.get("/api/v1/spam/schedules/").status_code in (401, 403)
+    assert client.get("/api/v1/spam/schedules/").status_code == 401  # api.md: 401 for no token
+    read = api_client("read")
+    assert read.get("/api/v1/spam/schedules/").status_code == 200
+    body = {"scope": "all", "cron": "0 2 * * *", "timezone": "UTC"}
+    refused = read.post("/api/v1/spam/schedules/", body, format="json")
+    assert refused.status_code == 403 and refused.json()["error"] == "This token may only read."  # api.md: scope
+    assert not TrainingSchedule.objects.exists()
 
 
 def test_paris_schedule_fires_at_the_right_utc_minute_across_dst() -> None:
     # 09:00 Europe/Paris: 08:00 UTC before the change of 30 March 2025, 07:00 UTC after it.
     before = datetime(2025, 3, 29, 8, 0, 30, tzinfo=UTC)
     after = datetime(2025, 3, 31, 7, 0, 30, tzinfo=UTC)
-    assert jobs.due_minute("0 9 * * *", "Europe/Paris", before) == before.replace(second=0)
-    assert jobs.due_minute("0 9 * * *", "Europe/Paris", before - timedelta(hours=1)) is None
-    assert jobs.due_minute("0 9 * * *", "Europe/Paris", after) == after.replace(second=0)
-    assert jobs.due_minute("0 9 * * *", "Europe/Paris", after + timedelta(hours=1)) is None
-    assert jobs.due_minute("0 9 * * *", "Europe/Paris", after + timedelta(minutes=1)) is None
+    assert due_minute("0 9 * * *", "Europe/Paris", before) == before.replace(second=0)
+    assert due_minute("0 9 * * *", "Europe/Paris", before - timedelta(hours=1)) is None
+    assert due_minute("0 9 * * *", "Europe/Paris", after) == after.replace(second=0)
+    assert due_minute("0 9 * * *", "Europe/Paris", after + timedelta(hours=1)) is None
+    assert due_minute("0 9 * * *", "Europe/Paris", after + timedelta(minutes=1)) is None
 
 
 def test_two_dispatchers_in_one_minute_start_one_run(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -125,7 +135,7 @@ def test_the_quick_minute_check_agrees_with_croniter_on_ordinary_days() -> None:
             for cron in crons:
                 for tz in ("Europe/Paris", "America/New_York", "UTC"):
                     expected = reference(cron, tz, now)
-                    assert jobs.due_minute(cron, tz, now) == expected, (cron, tz, now)
+                    assert due_minute(cron, tz, now) == expected, (cron, tz, now)
                     fired += expected is not None
     assert fired > 50
 
@@ -145,7 +155,7 @@ def test_a_paris_schedule_on_a_dst_night_fires_as_documented(night: str, cron: s
     fired = [
         (start + timedelta(minutes=m)).astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M%z")
         for m in range(300)
-        if jobs.due_minute(cron, "Europe/Paris", start + timedelta(minutes=m))
+        if due_minute(cron, "Europe/Paris", start + timedelta(minutes=m))
     ]
     assert fired == fires_at
 
@@ -170,6 +180,25 @@ def test_due_schedules_start_one_training_and_say_once_which_waited(
     ]
     assert jobs.dispatch_due_trainings(now.replace(second=50)) == []  # the same minute again: nothing new
     assert JobRun.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("field", "value"), [("cron", "every night"), ("timezone", "Mars/Olympus"), ("timezone", "Europe")]
+)
+def test_a_schedule_with_a_bad_cron_or_zone_does_not_stop_the_others(settings, redis_url, caplog, field, value) -> None:  # type: ignore[no-untyped-def]
+    # Before the one dispatcher, a zone naming a folder of the zone database ("Europe") raised out of the tick.
+    settings.RQ_QUEUES = {name: {"URL": redis_url} for name in ("default", "backups")}
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    broken = TrainingSchedule.objects.create(cron="0 3 * * *")
+    TrainingSchedule.objects.filter(pk=broken.pk).update(**{field: value})  # edited behind the service's back
+    good = TrainingSchedule.objects.create(cron="0 3 * * *")
+    now = datetime(2025, 1, 1, 3, 0, 10, tzinfo=UTC)
+    started = jobs.dispatch_due_trainings(now)
+    assert started == [str(jobs.schedule_run_id(good.pk, now.replace(second=0)))] and queue.job_ids == started
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.startswith(f"training schedule {broken.pk} has a bad cron or time zone: ")
 
 
 def test_the_panel_pages_render_for_an_admin(admin_client) -> None:  # type: ignore[no-untyped-def]
