@@ -38,9 +38,7 @@ def too_large_message(limit: int) -> str:
 class JSONParser(BaseParser):
     media_type = "application/json"
 
-    def parse(
-        self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
-    ) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         context = parser_context or {}
         encoding = context.get("encoding", settings.DEFAULT_CHARSET)
         limit = body_limit()
