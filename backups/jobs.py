@@ -55,7 +55,9 @@ def backup_job(run_id: str, policy_id: int) -> None:
 
 def verify_job(run_id: str, archive_id: int) -> None:
     with job_running(run_id) as report:
-        services.archive_verify(archive_id=archive_id, progress=_reporter(report, "Verified", stoppable=True))
+        services.archive_verify(  # run_id: an encrypted archive's key was handed over for this run
+            archive_id=archive_id, run_id=run_id, progress=_reporter(report, "Verified", stoppable=True)
+        )
         report.progress(100, "Every checksum matches.")
 
 
@@ -72,7 +74,7 @@ def restore_job(
     with job_running(run_id) as report:
         report.progress(0, "Comparing the backup with the disk")
         result = services.archive_restore(
-            archive_id=archive_id, scope=scope, mailbox=mailbox, dry_run=dry_run,
+            archive_id=archive_id, scope=scope, mailbox=mailbox, dry_run=dry_run, run_id=run_id,
             actor=Actor(name=actor_name, via=actor_via), progress=_reporter(report, "Restored", stoppable=False),
         )  # fmt: skip
         report.set_result(**result)
