@@ -150,13 +150,14 @@ def checked_destination(policy: BackupPolicy) -> Path:
     return dest
 
 
-def app_user() -> str:
-    """Who can read unencrypted archives (besides root): the Unix user this process runs as."""
+def archive_readers() -> str:
+    """Who can read an unencrypted archive on this host: the Unix user this process runs as, and root."""
     uid = os.geteuid()
     try:
-        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+        name = f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
     except KeyError:
-        return f"uid {uid}"
+        name = f"uid {uid}"
+    return "root only (dms-admin runs as root here)" if uid == 0 else f"{name}, the user dms-admin runs as, and root"
 
 
 def _validate(values: dict[str, Any]) -> None:

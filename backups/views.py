@@ -52,7 +52,7 @@ def policy_list(request: HttpRequest) -> HttpResponse:
     return render(
         request, "backups/policy_list.html",
         {"policies": policies, "plot": mark_safe(plot), "runs": runs, "age_hours": None if age is None else age / 3600,  # noqa: S308 (escaped in plot.py)
-         "app_user": services.app_user()},
+         "readers": services.archive_readers(), "any_plain": any(not p.age_recipient for p in policies)},
     )  # fmt: skip
 
 
@@ -77,7 +77,7 @@ def policy_edit(request: HttpRequest, policy_id: int | None = None) -> HttpRespo
             messages.success(request, "Backup policy saved.")
             return redirect("backups:policy-list")
     return render(
-        request, "backups/policy_edit.html", {"form": form, "policy": policy, "app_user": services.app_user()}
+        request, "backups/policy_edit.html", {"form": form, "policy": policy, "readers": services.archive_readers()}
     )
 
 
