@@ -56,7 +56,7 @@ class ArchiveSerializer(serializers.Serializer):
     size = serializers.IntegerField()
     kind = serializers.CharField()
     verified_at = serializers.DateTimeField(allow_null=True)
-    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)  # type: ignore[assignment]  # a field named like Field.parent
     safety = serializers.BooleanField(help_text="Taken automatically before a restore.")
     file_count = serializers.IntegerField()
     source_bytes = serializers.IntegerField()

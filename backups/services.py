@@ -10,6 +10,7 @@ import os
 import pwd
 import re
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -377,6 +378,19 @@ def remove_stale_temp(policy: BackupPolicy) -> list[str]:
     return removed
 
 
+def _tighten_old_archives(policy: BackupPolicy) -> None:
+    """Archives written before they were made 0600 (readable by every local user) are closed now."""
+    for archive in policy.archives.all():
+        for path in (archive.path, archive.manifest_path):
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                os.chmod(path, stat.S_IMODE(st.st_mode) & 0o600)
+                log.warning("%s was readable by other users (mode %o): now 0600", path, stat.S_IMODE(st.st_mode))
+
+
 def _parent_for(policy: BackupPolicy) -> BackupArchive | None:
     if not policy.incremental:
         return None
@@ -403,6 +417,7 @@ def backup_run(*, policy_id: int, run_id: str | None = None, progress: Report | 
     policy = BackupPolicy.objects.get(pk=policy_id)
     dest = checked_destination(policy)  # before the lock file: nothing at all is written into a refused folder
     with _policy_lock(policy):
+        _tighten_old_archives(policy)
         parent = _parent_for(policy)
         kind = BackupArchive.Kind.INCREMENTAL if parent else BackupArchive.Kind.FULL
         created = timezone.now().astimezone(UTC).replace(microsecond=0)

@@ -569,3 +569,12 @@ def test_the_panel_asks_for_the_key_only_for_an_encrypted_archive(
     page = refused.content.decode()
     assert refused.status_code == 200 and "This archive is encrypted: give its age secret key" in page
     assert "What would change" in page  # the preview stays on the page
+
+
+def test_archives_written_before_the_fix_are_closed_by_the_next_run(policy: BackupPolicy, secrets: Path) -> None:
+    old = services.backup_run(policy_id=policy.pk)
+    for path in (old.path, old.manifest_path):
+        os.chmod(path, 0o644)  # as the archives of earlier versions were written
+    services.backup_run(policy_id=policy.pk)
+    for path in (old.path, old.manifest_path):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
