@@ -62,6 +62,9 @@ def _config_settings(settings, config_dir: Path, tmp_path: Path):  # type: ignor
     settings.DMS_CONFIG_DIR = config_dir
     settings.DMS_HISTORY_DIR = config_dir / ".dms-admin" / "history.git"
     settings.DATA_DIR = tmp_path / "data"
+    # Backup destinations must lie inside BACKUP_ROOTS: a test's own folder (not its data, config
+    # or mail folders, which stay refused).
+    settings.BACKUP_ROOTS = [tmp_path]
 
 
 @pytest.fixture

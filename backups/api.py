@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -34,6 +35,12 @@ class PolicySerializer(serializers.Serializer):
     timezone = serializers.CharField(max_length=64, default="UTC")
     compression = serializers.ChoiceField(choices=BackupPolicy.Compression.values, default="gzip")
     incremental = serializers.BooleanField(default=False)
+    age_recipient = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="",
+        help_text="An age public key (age1…, from `age-keygen`): archives are encrypted to it (.tar.gz.age). "
+        "Empty: not encrypted, and the archives hold the server's secrets (relay passwords, DKIM keys) in clear, "
+        "readable by dms-admin's Unix user.",
+    )  # fmt: skip
     keep_last = serializers.IntegerField(min_value=0, default=7)
     keep_daily = serializers.IntegerField(min_value=0, default=7)
     keep_weekly = serializers.IntegerField(min_value=0, default=4)
@@ -49,11 +56,14 @@ class ArchiveSerializer(serializers.Serializer):
     size = serializers.IntegerField()
     kind = serializers.CharField()
     verified_at = serializers.DateTimeField(allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)  # type: ignore[assignment]  # a field named like Field.parent
     safety = serializers.BooleanField(help_text="Taken automatically before a restore.")
     file_count = serializers.IntegerField()
     source_bytes = serializers.IntegerField()
     duration = serializers.FloatField(help_text="Seconds")
-    sha256 = serializers.CharField()
+    sha256 = serializers.CharField(help_text="Of the file on disk (for an encrypted archive, of the encrypted file).")
+    encrypted = serializers.BooleanField(help_text="Encrypted with age: verify and restore need its secret key.")
+    age_recipient = serializers.CharField(help_text="The age public key it is encrypted to; empty if not encrypted.")
     name = serializers.SerializerMethodField()
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -67,7 +77,20 @@ class ArchiveSerializer(serializers.Serializer):
         return obj.path.rsplit("/", 1)[-1]
 
 
-class RestoreSerializer(serializers.Serializer):
+IDENTITY_HELP = (
+    "For an encrypted archive: its age secret key (the AGE-SECRET-KEY-1… line of the key file). Used for this "
+    "job only, never stored or shown; a wrong key is refused with 400."
+)
+
+
+class VerifySerializer(serializers.Serializer):
+    identity = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, default="", max_length=4000, trim_whitespace=False,
+        help_text=IDENTITY_HELP,
+    )  # fmt: skip
+
+
+class RestoreSerializer(VerifySerializer):
     scope = serializers.ChoiceField(choices=services.SCOPES)
     mailbox = serializers.CharField(max_length=320, required=False, allow_blank=True, default="")
     dry_run = serializers.BooleanField(required=False, default=False)
@@ -166,11 +189,29 @@ def archive_list(request: Request) -> Response:
     return paginator.get_paginated_response(ArchiveSerializer(page, many=True).data)
 
 
-@extend_schema(request=None, responses={202: JobSerializer})
+def _queue_down(error: services.QueueUnavailable) -> Response:
+    return error_response(str(error), status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+@extend_schema(
+    request=VerifySerializer,
+    responses={202: JobSerializer},
+    description="Read the whole archive back and check it against its manifest. An encrypted archive needs "
+    "`identity`, its age secret key (400 when missing or not its key).",
+)
 @api_view(["POST"])
 @superadmin_required
+@sensitive_variables("data", "serializer")
 def archive_verify(request: Request, archive_id: int) -> Response:
-    run = services.verify_start(archive=get_object_or_404(BackupArchive, pk=archive_id), actor=api_actor(request))
+    archive = get_object_or_404(BackupArchive, pk=archive_id)
+    body = request.data if request.content_type.startswith("application/json") else {}  # a body is optional
+    serializer = VerifySerializer(data=body)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    try:
+        run = services.verify_start(archive=archive, actor=api_actor(request), identity=data["identity"])
+    except services.QueueUnavailable as error:
+        return _queue_down(error)
     return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -179,10 +220,12 @@ def archive_verify(request: Request, archive_id: int) -> Response:
     responses={202: JobSerializer},
     description="Restore all, one mailbox or the config folder. The job's result holds the preview "
     "(create/overwrite/kept); with dry_run nothing is written. Files about to be overwritten are "
-    "first saved in a safety archive.",
+    "first saved in a safety archive. An encrypted archive's restore needs `identity` (not a dry run, "
+    "which reads only the manifest).",
 )
 @api_view(["POST"])
 @superadmin_required
+@sensitive_variables("data", "serializer")
 def archive_restore(request: Request, archive_id: int) -> Response:
     if not may_write(request):
         return error_response("This token may only read.", status.HTTP_403_FORBIDDEN)
@@ -191,9 +234,13 @@ def archive_restore(request: Request, archive_id: int) -> Response:
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     dry_run = data["dry_run"] or str(request.query_params.get("dry_run", "")).lower() in ("1", "true", "yes")
-    run = services.restore_start(
-        archive=archive, scope=data["scope"], mailbox=data["mailbox"], dry_run=dry_run, actor=api_actor(request)
-    )
+    try:
+        run = services.restore_start(
+            archive=archive, scope=data["scope"], mailbox=data["mailbox"], dry_run=dry_run, actor=api_actor(request),
+            identity=data["identity"],
+        )  # fmt: skip
+    except services.QueueUnavailable as error:
+        return _queue_down(error)
     return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -10,6 +10,12 @@ Gzip is compressed like pigz: the tar stream is cut into blocks that worker thre
 parallel (zlib releases the GIL), each primed with the previous block's last 32 KiB, and joined
 into one gzip member. Memory stays flat: a bounded number of blocks is in flight.
 
+An archive may be encrypted to an age public key (`.tar.gz.age`, `.tar.zst.age`): the compressed
+stream goes through age (pyrage, the format `age -d -i KEY` reads) on its way to the file, so
+memory stays flat there too. Its manifest then records no content checksums (the checksum of a
+short secret file, such as a relay password, could be guessed offline; names, sizes and dates are
+not secrets): age seals every 64 KiB chunk, so reading it back with the key checks the content.
+
 Memory does not grow with the number of files either. Entries are listed in one order (roots by
 name, then depth first, each folder's names sorted: `order_key`), which lets the writer compare
 the scan with its parent's manifest as two sorted streams. The scan is spooled to a temporary
@@ -46,7 +52,10 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
+
+import pyrage
+from pyrage import x25519
 
 TEMP_PREFIX = ".dms-admin-tmp-"
 EXCLUDED_NAMES = ("*.lock", TEMP_PREFIX + "*")
@@ -66,6 +75,10 @@ class ArchiveError(Exception):
 
 class NotEnoughSpace(ArchiveError):
     pass
+
+
+class WrongKey(ArchiveError):
+    """The age secret key given does not open the archive."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -137,6 +150,7 @@ class _ManifestWriter:
 
     def __init__(self, fh: IO[bytes], header: dict[str, Any]) -> None:
         self.fh = fh
+        self.hide_hashes = bool(header.get("age_recipient"))  # an encrypted archive's: see the module's doc
         fh.write(_json(header)[:-1] + _DELETED_OPEN)
         self.sep = b"\n"
         self.entries = 0
@@ -152,6 +166,8 @@ class _ManifestWriter:
         self.sep = b"\n"
 
     def entry(self, entry: Entry) -> None:
+        if self.hide_hashes and entry.sha256:
+            entry = dataclasses.replace(entry, sha256="")
         self.fh.write(self.sep + _entry_json(entry))
         self.sep = b",\n"
         self.entries += 1
@@ -173,11 +189,13 @@ class Manifest:
     sha256: str = ""
     size: int = 0
     warnings: list[str] = dataclasses.field(default_factory=list)
+    age_recipient: str = ""  # the public key the archive is encrypted to; "" for a plain archive
 
     def header(self) -> dict[str, Any]:
         return {
             "version": MANIFEST_VERSION, "name": self.name, "kind": self.kind, "created_at": self.created_at,
             "compression": self.compression, "parent": self.parent, "roots": self.roots,
+            "age_recipient": self.age_recipient,
         }  # fmt: skip
 
     def dump(self) -> bytes:
@@ -211,11 +229,11 @@ class Manifest:
         return [e for e in self.entries if e.archive == self.name]
 
 
-_HEADER_KEYS = ("version", "name", "kind", "created_at", "compression", "parent", "roots")
+_HEADER_KEYS = ("version", "name", "kind", "created_at", "compression", "parent", "roots", "age_recipient")
 
 
 def manifest_header(path: Path) -> dict[str, Any]:
-    """The manifest's version, name, kind, created_at, compression, parent and roots (its first line)."""
+    """The manifest's version, name, kind, created_at, compression, parent, roots, age_recipient (its first line)."""
     try:
         with open(path, "rb") as fh:
             first = fh.readline()
@@ -368,8 +386,15 @@ def _entry(path: str, type_: str, st: os.stat_result) -> Entry:
 # ---- compressed output ---------------------------------------------------------------------------
 
 
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class _HashingFile:
     """The archive file being written: counts and hashes what goes in."""
+
+    def flush(self) -> None:  # pyrage flushes its writer; the file itself is flushed and fsynced at the end
+        pass
 
     def __init__(self, fh: IO[bytes]) -> None:
         self.fh = fh
@@ -394,7 +419,7 @@ def _deflate(block: bytes, zdict: bytes, level: int, last: bool) -> bytes:
 class ParallelGzip:
     """A write-only gzip stream compressed by a thread pool (one gzip member, like pigz)."""
 
-    def __init__(self, out: _HashingFile, *, level: int = GZIP_LEVEL, threads: int | None = None) -> None:
+    def __init__(self, out: _Sink, *, level: int = GZIP_LEVEL, threads: int | None = None) -> None:
         self.out = out
         self.level = level
         self.threads = threads or max(1, os.cpu_count() or 1)
@@ -438,7 +463,7 @@ class ParallelGzip:
 class ZstdPipe:
     """A write-only zstd stream through the `zstd` program (multi-threaded with -T0)."""
 
-    def __init__(self, out: _HashingFile) -> None:
+    def __init__(self, out: _Sink) -> None:
         if not shutil.which("zstd"):
             raise ArchiveError("zstd compression needs the zstd program, which is not installed.")
         self.out = out
@@ -478,14 +503,185 @@ class ZstdPipe:
         self.reader.join()
 
 
-def _compressor(compression: str, out: _HashingFile) -> ParallelGzip | ZstdPipe:
+def _compressor(compression: str, out: _Sink) -> ParallelGzip | ZstdPipe:
     if compression == "zstd":
         return ZstdPipe(out)
     return ParallelGzip(out)
 
 
-def suffix_for(compression: str) -> str:
-    return ".tar.zst" if compression == "zstd" else ".tar.gz"
+def suffix_for(compression: str, *, encrypted: bool = False) -> str:
+    return (".tar.zst" if compression == "zstd" else ".tar.gz") + (AGE_SUFFIX if encrypted else "")
+
+
+def compression_of(name: str) -> str:
+    """An archive's compression, from its name (`suffix_for`): each link of a chain has its own."""
+    return "zstd" if name.endswith((".tar.zst", ".tar.zst" + AGE_SUFFIX)) else "gzip"
+
+
+# ---- encryption (age) ----------------------------------------------------------------------------
+#
+# pyrage is the Python binding of rage, a maintained age implementation: what it writes, the `age`
+# CLI decrypts (`age -d -i key.txt archive.tar.gz.age | tar xzf -`). Only X25519 keys (age1…, made
+# by `age-keygen`); the secret key is given for a restore or verify and never stored.
+
+AGE_SUFFIX = ".age"
+_PIPE = 1 << 20
+
+
+def age_recipient(text: str) -> str:
+    """An age public key (age1…) in its canonical form; ValueError saying what is wrong."""
+    value = text.strip()
+    if value.upper().startswith("AGE-SECRET-KEY-"):
+        raise ValueError(
+            "That is a secret key. Give its public key (age1…) instead: `age-keygen -y key.txt` prints it. "
+            "The secret key stays with you, off this server."
+        )
+    if not value.lower().startswith("age1") or len(value) > 100 or not value.isalnum():
+        raise ValueError("Give an age public key: age1 and 58 letters and digits, as age-keygen prints it.")
+    try:
+        return str(x25519.Recipient.from_str(value))
+    except pyrage.RecipientError as exc:
+        raise ValueError("Not a valid age public key: copy the whole age1… key that age-keygen printed.") from exc
+
+
+def age_identity(text: str) -> str:
+    """The age secret key in what was pasted: its AGE-SECRET-KEY-1… line, or the whole key file
+    (a password field joins the file's lines into one: the key is found in it all the same)."""
+    found = set(re.findall(r"AGE-SECRET-KEY-1[0-9A-Z]+", text.upper()))
+    if len(found) != 1:
+        raise ValueError("Paste the age secret key: the AGE-SECRET-KEY-1… line of the key file age-keygen made.")
+    try:
+        return str(x25519.Identity.from_str(found.pop()))
+    except pyrage.IdentityError as exc:
+        raise ValueError("Not a valid age secret key: copy the whole AGE-SECRET-KEY-1… line.") from exc
+
+
+def age_public_key(identity: str) -> str:
+    return str(x25519.Identity.from_str(identity).to_public())
+
+
+def _big_pipe() -> tuple[int, int]:
+    read_fd, write_fd = os.pipe()
+    with contextlib.suppress(OSError):  # fewer wake-ups between the two sides
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE)
+    return read_fd, write_fd
+
+
+class AgeEncrypt:
+    """A write-only stream encrypted to an age public key into `out`.
+
+    pyrage pulls its input from a reader, so what is written here goes through a pipe to a thread
+    running `pyrage.encrypt_io`, which writes sealed 64 KiB chunks into `out`. Memory stays flat.
+    """
+
+    def __init__(self, out: _Sink, recipient: str) -> None:
+        read_fd, write_fd = _big_pipe()
+        self.source, self.sink = os.fdopen(read_fd, "rb", BLOCK), os.fdopen(write_fd, "wb")
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._run, args=(out, x25519.Recipient.from_str(recipient)), daemon=True, name="age"
+        )
+        self.thread.start()
+
+    def _run(self, out: _Sink, recipient: x25519.Recipient) -> None:
+        try:
+            pyrage.encrypt_io(self.source, out, [recipient])
+        except BaseException as exc:  # ENOSPC writing `out`: raised by write() or close()
+            self.error = exc
+        finally:
+            self.source.close()  # a write() waiting on the pipe gets EPIPE
+
+    def write(self, data: bytes) -> int:
+        try:
+            self.sink.write(data)
+        except BrokenPipeError as exc:
+            self.thread.join()
+            raise self.error or ArchiveError("age encryption stopped unexpectedly.") from exc
+        return len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self.sink.close()  # end of input: pyrage writes the last chunk
+        self.thread.join()
+        if self.error:
+            raise self.error
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sink.close()
+        self.thread.join()
+
+
+def _decrypt_failure(exc: BaseException, name: str) -> ArchiveError:
+    if isinstance(exc, pyrage.DecryptError) and "no matching keys" in str(exc).lower():
+        return WrongKey(f"The age secret key given does not open {name}: it was encrypted to another key.")
+    if isinstance(exc, pyrage.DecryptError):
+        return ArchiveError(f"{name} is not a readable age file: {exc}.")
+    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+        return ArchiveError(f"{name} is damaged or was changed: age's check of its content failed ({exc}).")
+    return ArchiveError(f"{name} could not be decrypted: {exc}")
+
+
+class _Opens(Exception):
+    pass
+
+
+class _FirstChunk:
+    def write(self, data: bytes) -> int:
+        raise _Opens  # the key opened the header and the first chunk checked out: enough
+
+    def flush(self) -> None:
+        pass
+
+
+def age_check(path: Path, identity: str) -> None:
+    """WrongKey (or ArchiveError) unless the key opens the archive; reads only its first chunk."""
+    with open(path, "rb") as fh:
+        try:
+            pyrage.decrypt_io(fh, _FirstChunk(), [x25519.Identity.from_str(identity)])
+        except _Opens:
+            return
+        except (pyrage.DecryptError, OSError) as exc:
+            raise _decrypt_failure(exc, path.name) from exc
+
+
+@contextlib.contextmanager
+def age_decrypted(source: IO[bytes], identity: str, name: str) -> Iterator[IO[bytes]]:
+    """The plaintext of an age stream: a pipe that a thread running `pyrage.decrypt_io` fills.
+
+    A wrong key, a damaged chunk or a cut-off file ends the pipe early and raises a WrongKey or an
+    ArchiveError here (rather than whatever the reader made of the short stream).
+    """
+    key = x25519.Identity.from_str(identity)
+    read_fd, write_fd = _big_pipe()
+    reader, writer = os.fdopen(read_fd, "rb", BLOCK), os.fdopen(write_fd, "wb")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pyrage.decrypt_io(source, writer, [key])
+        except BrokenPipeError:
+            pass  # the reader stopped early (past the tar's end): what it read was checked
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            with contextlib.suppress(OSError):
+                writer.close()
+
+    thread = threading.Thread(target=run, daemon=True, name="age-decrypt")
+    thread.start()
+    try:
+        yield reader
+    except BaseException:
+        reader.close()
+        thread.join()
+        if errors:
+            raise _decrypt_failure(errors[0], name) from errors[0]
+        raise
+    reader.close()
+    thread.join()
+    if errors:
+        raise _decrypt_failure(errors[0], name) from errors[0]
 
 
 # ---- writing -------------------------------------------------------------------------------------
@@ -662,13 +858,15 @@ def _spooled(spool: IO[bytes]) -> Iterator[_Record]:
 def write_archive(
     *, dest: Path, name: str, roots: dict[str, Path], compression: str = "gzip", kind: str = "full",
     parent: Path | Manifest | None = None, created_at: str, progress: ProgressCallback | None = None,
-    only: set[str] | None = None, ratio: float | None = None, check_space: bool = True,
+    only: set[str] | None = None, ratio: float | None = None, check_space: bool = True, age_recipient: str = "",
 ) -> Written:  # fmt: skip
     """Write `dest/name` and `dest/name.manifest.json`; nothing is left behind if it fails.
 
     `parent` is the previous archive's manifest (its path, or loaded): an incremental archive holds
     only what changed since; either way the manifest lists what was deleted since. `only`: just
-    these paths (a safety backup before a restore).
+    these paths (a safety backup before a restore). `age_recipient`: encrypt the archive to that
+    age public key (name it `suffix_for(..., encrypted=True)`); its manifest then holds no content
+    checksums.
 
     Memory stays flat whatever the number of files: the scan is spooled to a temporary file next
     to the archive, the manifest streamed to its own temporary file, and the parent's manifest read
@@ -685,6 +883,7 @@ def write_archive(
     header = {
         "version": MANIFEST_VERSION, "name": name, "kind": kind, "created_at": created_at,
         "compression": compression, "parent": parent_name, "roots": {k: str(v) for k, v in roots.items()},
+        "age_recipient": age_recipient,
     }  # fmt: skip
     incremental = kind == "incremental"
     target = dest / name
@@ -693,14 +892,16 @@ def write_archive(
     spool_path = dest / f"{TEMP_PREFIX}{name}.scan"
     created: list[Path] = []
 
-    def create(path: Path, mode: int = 0o666) -> IO[bytes]:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+    def create(path: Path) -> IO[bytes]:
+        # 0600 from the first byte, whatever the umask: archives and manifests hold the mail and the
+        # server's secrets (relay passwords, DKIM keys). Owned by the user this process runs as.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         created.append(path)
         return os.fdopen(fd, "rb+")
 
     warnings = _Warnings()
     try:
-        with create(spool_path, 0o600) as spool, create(manifest_tmp) as mfh:
+        with create(spool_path) as spool, create(manifest_tmp) as mfh:
             writer = _ManifestWriter(mfh, header)
             try:
                 found = _SortedParent(parent_entries(), writer.deleted) if parent_entries else None
@@ -718,13 +919,18 @@ def write_archive(
                 check_free_space(dest, estimate_needed(state.bytes_total, ratio))
             writer.start_entries()
             with create(tmp) as fh:
-                out = _HashingFile(fh)
-                comp = _compressor(compression, out)
+                out = _HashingFile(fh)  # what is on disk: with age, the sha256 of the encrypted file
+                sealed = AgeEncrypt(out, age_recipient) if age_recipient else None
+                comp = _compressor(compression, sealed or out)
                 try:
                     counts = _write_members(comp, _spooled(spool), writer, name, state, progress, warnings)
                     comp.close()
+                    if sealed:
+                        sealed.close()
                 except BaseException:
                     comp.abort()
+                    if sealed:
+                        sealed.abort()
                     raise
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -933,32 +1139,52 @@ class _HashingRaw(io.RawIOBase):
         return len(data)
 
 
+@dataclasses.dataclass
+class _Opened:
+    raw: _HashingRaw  # the file as read from disk: its sha256
+    rest: Callable[[], None]  # reads what follows the tar's end, so that `raw.sha` covers the whole file
+
+
 @contextlib.contextmanager
-def open_tar(path: Path, compression: str) -> Iterator[tuple[tarfile.TarFile, _HashingRaw]]:
-    with open(path, "rb") as fh:
+def open_tar(path: Path, compression: str, identity: str | None = None) -> Iterator[tuple[tarfile.TarFile, _Opened]]:
+    """The archive as a streamed tarfile: decrypted with the age `identity` if given, then decompressed."""
+    with open(path, "rb") as fh, contextlib.ExitStack() as stack:
         raw = _HashingRaw(fh)
+        source: IO[bytes] = io.BufferedReader(raw, BLOCK)
+        if identity is not None:
+            source = stack.enter_context(age_decrypted(source, identity, path.name))
         if compression == "zstd":
             proc = subprocess.Popen(["zstd", "-q", "-d", "-c"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            feeder = threading.Thread(target=_feed, args=(raw, proc.stdin), daemon=True)
+            feeder = threading.Thread(target=_feed, args=(source, proc.stdin), daemon=True)
             feeder.start()
+            stack.callback(_stop, proc, feeder)  # before the decryption ends (callbacks run last in, first out)
             assert proc.stdout is not None
-            try:
-                with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                    yield tar, raw
-            finally:
-                proc.kill()
-                feeder.join()
-                proc.wait()
+            stream: IO[bytes] = proc.stdout
         else:
-            stream = gzip.GzipFile(fileobj=io.BufferedReader(raw, BLOCK), mode="rb")
-            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
-                yield tar, raw
+            stream = gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[assignment]
+
+        def rest() -> None:
+            if compression == "zstd":  # zstd then reads its input to the end, and the feeder stops
+                while stream.read(BLOCK):
+                    pass
+                feeder.join()
+            while source.read(BLOCK):  # plain: the file; encrypted: the plaintext, so all the file is read
+                pass
+
+        with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+            yield tar, _Opened(raw, rest)
 
 
-def _feed(raw: _HashingRaw, sink: IO[bytes] | None) -> None:
+def _stop(proc: subprocess.Popen[bytes], feeder: threading.Thread) -> None:
+    proc.kill()
+    feeder.join()
+    proc.wait()
+
+
+def _feed(source: IO[bytes], sink: IO[bytes] | None) -> None:
     assert sink is not None
     with contextlib.suppress(BrokenPipeError, ValueError), sink:
-        while chunk := raw.read(BLOCK):
+        while chunk := source.read(BLOCK):
             sink.write(chunk)
 
 
@@ -977,15 +1203,24 @@ def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         yield member
 
 
-def verify_archive(path: Path, manifest: Manifest, progress: ProgressCallback | None = None) -> list[str]:
-    """Re-read the whole archive; the problems found ([] if none), each naming the file."""
+def verify_archive(
+    path: Path, manifest: Manifest, progress: ProgressCallback | None = None, identity: str | None = None
+) -> list[str]:
+    """Re-read the whole archive; the problems found ([] if none), each naming the file.
+
+    An encrypted archive is read with its age `identity`: age checks every chunk of it, and each
+    file's size is compared with the manifest's (which holds no content checksums for it).
+    """
+    encrypted = bool(manifest.age_recipient)
+    if encrypted and not identity:
+        return [f"{path.name} is encrypted: verifying it needs its age secret key."]
     expected = {e.path: e for e in manifest.held}
     problems: list[str] = []
     state = Progress(files_total=len(expected), bytes_total=sum(e.size for e in expected.values()))
     seen: set[str] = set()
     last_report = 0.0
     try:
-        with open_tar(path, manifest.compression) as (tar, raw):
+        with open_tar(path, manifest.compression, identity if encrypted else None) as (tar, opened):
             for member in _members(tar):
                 entry = expected.get(member.name)
                 seen.add(member.name)
@@ -998,7 +1233,9 @@ def verify_archive(path: Path, manifest: Manifest, progress: ProgressCallback | 
                     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
                         problems.append(f"{member.name}: cannot be read back ({exc})")
                         break
-                    if digest != entry.sha256:
+                    if encrypted and member.size != entry.size:
+                        problems.append(f"{member.name}: size differs from the manifest")
+                    elif not encrypted and digest != entry.sha256:
                         problems.append(f"{member.name}: checksum differs from the manifest")
                     state.bytes_done += member.size
                 state.files_done += 1
@@ -1006,14 +1243,15 @@ def verify_archive(path: Path, manifest: Manifest, progress: ProgressCallback | 
                     last_report = time.monotonic()
                     progress(state)
             with contextlib.suppress(Exception):
-                while raw.read(BLOCK):  # the tail after the tar end, for the whole-file checksum
-                    pass
+                opened.rest()  # the tail after the tar end, for the whole-file checksum
+    except WrongKey:
+        raise  # not a problem of the archive
     except ArchiveError as exc:
         problems.append(str(exc))
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         problems.append(f"The archive cannot be read to the end: {exc}")
     else:
-        if raw.sha.hexdigest() != manifest.sha256:
+        if opened.raw.sha.hexdigest() != manifest.sha256:
             problems.append(f"{path.name}: the archive's sha256 differs from the one recorded when it was written")
     problems += [f"{p}: listed in the manifest but missing from the archive" for p in expected if p not in seen]
     return problems
@@ -1065,8 +1303,11 @@ def _picked(roots: dict[str, Path], wanted: Iterable[str]) -> set[str]:
 def extract(
     *, archive: Path, compression: str, roots: dict[str, Path], wanted: set[str],
     progress: ProgressCallback | None = None, state: Progress | None = None, held: Mapping[str, Entry] | None = None,
+    identity: str | None = None,
 ) -> int:  # fmt: skip
     """Restore the members named in `wanted` into the roots (owner, mode, mtime kept); the count.
+
+    `identity`: the age secret key, for an encrypted archive.
 
     `held` is what the archive holds (its manifest's entries with this archive's name), read from
     the manifest next to the archive if not given. GNU tar does the writing: every member held but
@@ -1079,10 +1320,15 @@ def extract(
     if held is None:
         held = _held_entries(archive)
     plan = _tar_plan(roots, picked, held) if held is not None and _gnu_tar() else None
+    if identity is not None:
+        age_check(archive, identity)  # before anything on disk changes
     if plan is None or held is None:
-        return _extract_python(archive, compression, roots, picked, progress, state)
+        return _extract_python(archive, compression, roots, picked, progress, state, identity)
     _clear_folders_for_files(roots, picked, held)
-    return _extract_tar(archive, compression, plan, held, progress, state)
+    if identity is None:
+        return _extract_tar(archive, compression, plan, held, progress, state, None)
+    with open(archive, "rb") as fh, age_decrypted(io.BufferedReader(fh, BLOCK), identity, archive.name) as plain:
+        return _extract_tar(archive, compression, plan, held, progress, state, plain)
 
 
 def _clear_folders_for_files(roots: dict[str, Path], picked: set[str], held: Mapping[str, Entry]) -> None:
@@ -1168,8 +1414,9 @@ def _tar_plan(roots: dict[str, Path], picked: set[str], held: Mapping[str, Entry
 
 def _extract_tar(
     archive: Path, compression: str, plan: _TarPlan, held: Mapping[str, Entry], progress: ProgressCallback | None,
-    state: Progress,
+    state: Progress, plain: IO[bytes] | None,
 ) -> int:  # fmt: skip
+    """GNU tar restores from the archive, or from `plain`, its decrypted stream."""
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         skip_file, errors_file = Path(tmp) / "skip", Path(tmp) / "errors"
         skip_file.write_bytes("".join(f"{m}\n" for m in plan.skip).encode("utf-8", "surrogateescape"))
@@ -1183,9 +1430,10 @@ def _extract_tar(
             if compression == "zstd":
                 if not shutil.which("zstd"):
                     raise ArchiveError("zstd archives need the zstd program, which is not installed.")
-                decompressor = subprocess.Popen(
-                    ["zstd", "-q", "-d", "-c", str(archive)], stdout=subprocess.PIPE, stderr=errors
-                )
+                decompressor = subprocess.Popen(  # reads the decrypted pipe itself when there is one
+                    ["zstd", "-q", "-d", "-c", *([] if plain else [str(archive)])],
+                    stdin=plain or subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
+                )  # fmt: skip
                 stdin: Any = decompressor.stdout
             else:
                 stdin = subprocess.PIPE
@@ -1196,7 +1444,9 @@ def _extract_tar(
                 assert decompressor.stdout is not None
                 decompressor.stdout.close()  # tar holds it now
             else:
-                feeder = threading.Thread(target=_inflate, args=(archive, proc.stdin, feed_errors), daemon=True)
+                feeder = threading.Thread(
+                    target=_inflate, args=(plain or archive, proc.stdin, feed_errors), daemon=True
+                )
                 feeder.start()
             try:
                 count = _follow(proc, held, progress, state)
@@ -1239,8 +1489,9 @@ def _follow(
     return count
 
 
-def _inflate(archive: Path, sink: IO[bytes], errors: list[str]) -> None:
-    """Decompress into tar's stdin: zlib inflates faster than the gzip program that `tar xzf` runs.
+def _inflate(archive: Path | IO[bytes], sink: IO[bytes], errors: list[str]) -> None:
+    """Decompress the archive (a path, or its decrypted stream) into tar's stdin: zlib inflates
+    faster than the gzip program that `tar xzf` runs.
 
     Pieces of a quarter of the pipe: inflating goes on while tar empties the pipe. (Pieces larger
     than the pipe left each side waiting for the other, half as fast as `tar xzf` on a fast disk.)
@@ -1252,7 +1503,7 @@ def _inflate(archive: Path, sink: IO[bytes], errors: list[str]) -> None:
         pipe = fcntl.fcntl(sink.fileno(), fcntl.F_GETPIPE_SZ)
     piece = max(pipe // 4, 1 << 14)
     try:
-        with sink, open(archive, "rb", buffering=0) as fh:
+        with sink, open(archive, "rb", buffering=0) if isinstance(archive, Path) else _kept(archive) as fh:
             inflater = zlib.decompressobj(31)
             chunk = fh.read(piece // 4)
             while chunk:
@@ -1275,6 +1526,11 @@ def _inflate(archive: Path, sink: IO[bytes], errors: list[str]) -> None:
         pass  # tar stopped early: its status says why
 
 
+@contextlib.contextmanager
+def _kept(stream: IO[bytes]) -> Iterator[IO[bytes]]:
+    yield stream  # its owner closes it
+
+
 def _tail(path: Path, limit: int = 2000) -> str:
     lines = path.read_bytes()[-limit:].decode("utf-8", "replace").strip().splitlines()
     useful = [line for line in lines if "Exiting with failure status" not in line]
@@ -1283,13 +1539,13 @@ def _tail(path: Path, limit: int = 2000) -> str:
 
 def _extract_python(
     archive: Path, compression: str, roots: dict[str, Path], wanted: set[str], progress: ProgressCallback | None,
-    state: Progress,
+    state: Progress, identity: str | None = None,
 ) -> int:  # fmt: skip
     """tarfile's extraction, for what GNU tar cannot do exactly (no manifest, odd names, no GNU tar)."""
     dirs: list[tuple[Path, tarfile.TarInfo]] = []
     count = 0
     last_report = 0.0
-    with open_tar(archive, compression) as (tar, _):
+    with open_tar(archive, compression, identity) as (tar, _):
         for member in _members(tar):
             if member.name not in wanted:
                 continue
@@ -1346,10 +1602,10 @@ def _restore_symlink(member: tarfile.TarInfo, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def read_members(*, archive: Path, compression: str, wanted: set[str]) -> dict[str, bytes]:
+def read_members(*, archive: Path, compression: str, wanted: set[str], identity: str | None = None) -> dict[str, bytes]:
     """The content of small wanted files (the config folder), for the config store to write."""
     out: dict[str, bytes] = {}
-    with open_tar(archive, compression) as (tar, _):
+    with open_tar(archive, compression, identity) as (tar, _):
         for member in _members(tar):
             if member.name in wanted and member.isfile():
                 fh = tar.extractfile(member)

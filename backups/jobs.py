@@ -59,7 +59,9 @@ def backup_job(run_id: str, policy_id: int) -> None:
 
 def verify_job(run_id: str, archive_id: int) -> None:
     with job_running(run_id) as report:
-        services.archive_verify(archive_id=archive_id, progress=_reporter(report, "Verified", stoppable=True))
+        services.archive_verify(  # run_id: an encrypted archive's key was handed over for this run
+            archive_id=archive_id, run_id=run_id, progress=_reporter(report, "Verified", stoppable=True)
+        )
         report.progress(100, "Every checksum matches.")
 
 
@@ -80,6 +82,7 @@ def restore_job(
             scope=scope,
             mailbox=mailbox,
             dry_run=dry_run,
+            run_id=run_id,
             actor=Actor(name=actor_name, via=actor_via),
             progress=_reporter(report, "Restored", stoppable=False),
         )

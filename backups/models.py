@@ -22,6 +22,8 @@ class BackupPolicy(models.Model):
     timezone = models.CharField(max_length=64, default="UTC")
     compression = models.CharField(max_length=4, choices=Compression.choices, default=Compression.GZIP)
     incremental = models.BooleanField(default=False)
+    # An age public key (age1…): archives are encrypted to it. Public, so stored; the secret key never is.
+    age_recipient = models.CharField(max_length=100, blank=True, default="")
     keep_last = models.PositiveIntegerField(default=7)
     keep_daily = models.PositiveIntegerField(default=7)
     keep_weekly = models.PositiveIntegerField(default=4)
@@ -62,6 +64,7 @@ class BackupArchive(models.Model):
     duration = models.FloatField(default=0)
     sha256 = models.CharField(max_length=64)
     verified_at = models.DateTimeField(null=True, blank=True)
+    age_recipient = models.CharField(max_length=100, blank=True, default="", help_text="Encrypted to this age key.")
     run = models.ForeignKey(JobRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
@@ -69,3 +72,7 @@ class BackupArchive(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.age_recipient)

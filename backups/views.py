@@ -6,12 +6,13 @@ from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.forms import add_service_error
 from backups import services
 from backups.archive import ArchiveError
-from backups.forms import PolicyForm, RestoreForm
+from backups.forms import IdentityForm, PolicyForm, RestoreForm
 from backups.models import BackupArchive, BackupPolicy
 from backups.plot import sizes_svg
 from dms_admin.audit import Actor
@@ -28,13 +29,16 @@ def _refused(request: HttpRequest, error: Exception) -> None:
 @superadmin_required
 def policy_list(request: HttpRequest) -> HttpResponse:
     policies = list(BackupPolicy.objects.all())
+    for p in policies:  # a policy saved before BACKUP_ROOTS (or a symlink changed since): its runs fail
+        p.destination_refused = services.destination_problem(p.destination)  # type: ignore[attr-defined]
     points = BackupArchive.objects.filter(safety=False).order_by("-created_at")[:60]
     plot = sizes_svg([(a.created_at, a.size, a.duration) for a in reversed(points)])
     runs = JobRun.objects.filter(kind__in=(*services.POLICY_KINDS, "verify"))[:20]
     age = services.last_backup_age()
     return render(
         request, "backups/policy_list.html",
-        {"policies": policies, "plot": mark_safe(plot), "runs": runs, "age_hours": None if age is None else age / 3600},  # noqa: S308 (escaped in plot.py)
+        {"policies": policies, "plot": mark_safe(plot), "runs": runs, "age_hours": None if age is None else age / 3600,  # noqa: S308 (escaped in plot.py)
+         "readers": services.archive_readers(), "any_plain": any(not p.age_recipient for p in policies)},
     )  # fmt: skip
 
 
@@ -58,7 +62,9 @@ def policy_edit(request: HttpRequest, policy_id: int | None = None) -> HttpRespo
         else:
             messages.success(request, "Backup policy saved.")
             return redirect("backups:policy-list")
-    return render(request, "backups/policy_edit.html", {"form": form, "policy": policy})
+    return render(
+        request, "backups/policy_edit.html", {"form": form, "policy": policy, "readers": services.archive_readers()}
+    )
 
 
 @require_POST
@@ -80,36 +86,56 @@ def archive_list(request: HttpRequest) -> HttpResponse:
     return render(request, "backups/archive_list.html", {"archives": archives})
 
 
-@require_POST
+@sensitive_variables("key")
+@sensitive_post_parameters("identity")
+@require_http_methods(["GET", "POST"])
 @superadmin_required
 def archive_verify(request: HttpRequest, archive_id: int) -> HttpResponse:
+    """GET: the confirmation (with the key field for an encrypted archive); POST: queue the verify."""
     archive = get_object_or_404(BackupArchive, pk=archive_id)
-    try:
-        run = services.verify_start(archive=archive, actor=Actor.from_request(request))
-    except Conflict as error:
-        _refused(request, error)
-        return redirect("backups:archive-list")
-    return redirect("job-detail", run_id=run.id)
+    form = IdentityForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        key = form.cleaned_data["identity"]
+        try:
+            run = services.verify_start(archive=archive, actor=Actor.from_request(request), identity=key)
+        except FieldError as error:
+            add_service_error(form, error)
+        except (Conflict, services.QueueUnavailable) as error:
+            _refused(request, error)
+            return redirect("backups:archive-list")
+        else:
+            return redirect("job-detail", run_id=run.id)
+    return render(request, "backups/archive_verify.html", {"archive": archive, "form": form})
 
 
+@sensitive_variables("key")
+@sensitive_post_parameters("identity")
 @require_http_methods(["GET", "POST"])
 @superadmin_required
 def archive_restore(request: HttpRequest, archive_id: int) -> HttpResponse:
     archive = get_object_or_404(BackupArchive, pk=archive_id)
-    form = RestoreForm(request.POST or request.GET or None)
+    form = RestoreForm(request.POST or request.GET or None)  # the key comes by POST only, never in the URL
+    key_form = IdentityForm(request.POST if request.method == "POST" else None)
     preview = None
     if form.is_bound and form.is_valid():
         scope, mailbox = form.cleaned_data["scope"], form.cleaned_data["mailbox"]
-        try:
-            if request.method == "POST":
+        if request.method == "POST" and key_form.is_valid():
+            key, actor = key_form.cleaned_data["identity"], Actor.from_request(request)
+            try:
                 run = services.restore_start(
-                    archive=archive, scope=scope, mailbox=mailbox, dry_run=False, actor=Actor.from_request(request)
+                    archive=archive, scope=scope, mailbox=mailbox, dry_run=False, actor=actor, identity=key
                 )
                 return redirect("job-detail", run_id=run.id)
+            except (FieldError, Conflict) as error:
+                add_service_error(key_form if error.field == "identity" else form, error)
+            except services.QueueUnavailable as error:
+                _refused(request, error)
+        try:
             preview = services.restore_preview(archive=archive, scope=scope, mailbox=mailbox).as_dict()
         except (FieldError, Conflict) as error:
             add_service_error(form, error)
-    return render(request, "backups/archive_restore.html", {"archive": archive, "form": form, "preview": preview})
+    context = {"archive": archive, "form": form, "key_form": key_form, "preview": preview}
+    return render(request, "backups/archive_restore.html", context)
 
 
 @require_GET

@@ -140,6 +140,23 @@ def main() -> None:
             f"ratio {size_ours / size_tar:.3f} (target <= 1.0)"
         )
 
+        from pyrage import x25519
+
+        recipient = str(x25519.Identity.generate().to_public())
+
+        def encrypted() -> None:  # the same, through age (pyrage) on its way to the file
+            arc.write_archive(
+                dest=out, name="full.tar.gz.age", roots={"mail": data}, created_at="x", age_recipient=recipient
+            )
+
+        t_age, t_plain = compare(
+            (encrypted, no_archive("full.tar.gz.age", "full.tar.gz.age.manifest.json")),
+            (ours, no_archive("full.tar.gz", "full.tar.gz.manifest.json")), repeat,
+        )  # fmt: skip
+        print(
+            f"  encrypted (age)  {t_age:7.2f} s   plain   {t_plain:7.2f} s   ratio {t_age / t_plain:.2f} (for reference)"
+        )
+
         parent_path = out / "full.tar.gz.manifest.json"
 
         def incremental() -> None:  # as the backup service runs it: the parent's manifest is read as a stream

@@ -40,6 +40,15 @@ def envint(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
 
 
+def envpaths(name: str, default: str) -> list[Path]:
+    """A comma-separated list of absolute paths; a relative or empty entry is refused."""
+    raw = os.environ.get(name, default)
+    paths = [Path(item.strip()) for item in raw.split(",") if item.strip()]
+    if not paths or not all(p.is_absolute() for p in paths):
+        raise ImproperlyConfigured(f"{name} must be a comma-separated list of absolute paths, got {raw!r}")
+    return paths
+
+
 def envsecret(name: str, default: str = "") -> str:
     """`NAME`, or the contents of the file named by `NAME_FILE` (trailing newline stripped)."""
     if os.environ.get(name):
@@ -102,6 +111,10 @@ DMS_CONFIG_DIR = Path(env("DMS_CONFIG_DIR", str(DATA_DIR / "dms-config"))).expan
 DMS_HISTORY_DIR = Path(env("DMS_HISTORY_DIR", str(DMS_CONFIG_DIR / ".dms-admin" / "history.git"))).expanduser()
 DMS_MAIL_DIR = Path(env("DMS_MAIL_DIR", "/var/mail"))
 DMS_STATE_DIR = Path(env("DMS_STATE_DIR", "/var/mail-state"))
+# Backup policies may only write inside these folders (symlinks and `..` resolved), and never into
+# the data, config, mail or state folders or a system folder: a destination is where dms-admin
+# writes files, so /etc/cron.d or its own database folder must not be one.
+BACKUP_ROOTS = envpaths("BACKUP_ROOTS", "/backups")
 
 # How to find the mail container: by name, or by a label (`key=value`) when the name varies.
 DMS_CONTAINER_NAME = env("DMS_CONTAINER_NAME", "mailserver")

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 want=(git python3-venv)
 case "${1:-run}" in
   run)  [ -n "${REDIS_URL:-}" ] || want+=(redis-server) ;;
-  test) want+=(redis-server docker.io debootstrap chromium tar gzip zstd docker-compose) ;;
+  test) want+=(redis-server docker.io debootstrap chromium tar gzip zstd docker-compose age) ;;  # age: the CLI decrypts our encrypted backups in tests
 esac
 
 missing=()

@@ -70,7 +70,8 @@ def test_the_writers_memory_does_not_grow_with_the_number_of_files(
     # Four times the files: the same peak, give or take. Holding the entries (as the writer did)
     # cost ~2 KB a file: 6 MB at 1,500 files, 15.7 MB at 6,000; loading the previous manifest, more.
     for small, large in zip(peaks[1500], peaks[6000], strict=True):
-        assert large - small < 1_000_000, peaks
+        # 2 MB, not 1: on a busy machine the small run may not fill every block slot (seen: 1.25 MB apart).
+        assert large - small < 2_000_000, peaks
         assert large < 8_000_000, peaks  # the compressor's blocks in flight and zlib's state: no more
 
 
