@@ -153,6 +153,20 @@ def mailbox_usage(mailboxes: Iterable[Mailbox]) -> list[MailboxUsage]:
     ]
 
 
+# Reading every mail folder of a larger domain would make its page slow; the list has the sizes.
+SIZE_CHART_MAX_MAILBOXES = 1000
+
+
+def domain_size_chart(*, domain: str) -> str:
+    """The domain's largest mailboxes as an SVG chart ("" without mail, or for a very large domain)."""
+    from accounts.plot import sizes_svg
+
+    mailboxes = mailbox_list(domain=domain)
+    if not mailboxes or len(mailboxes) > SIZE_CHART_MAX_MAILBOXES:
+        return ""
+    return sizes_svg([(u.mailbox.address, u.used or 0, u.limit) for u in mailbox_usage(mailboxes)])
+
+
 def mailbox_get(*, address: str) -> Mailbox | None:
     wanted = address_key(address)
     return next((m for m in mailbox_list() if m.address.lower() == wanted), None)

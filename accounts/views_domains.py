@@ -4,9 +4,10 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import dkim, domains
+from accounts import dkim, domains, services
 from accounts.forms import add_service_error
 from accounts.forms_domains import DkimGenerateForm
 from dms_admin.audit import Actor
@@ -48,6 +49,7 @@ def domain_detail(request: HttpRequest, domain: str) -> HttpResponse:
     others = [k for k in domains.dkim_keys(found.name) if k != key]
     form = DkimGenerateForm(initial=_suggested(key))
     context.update(key=key, other_keys=others, form=form, engine=domains.dkim_engine())
+    context["size_chart"] = mark_safe(services.domain_size_chart(domain=found.name))  # noqa: S308 (escaped in plot.py)
     return render(request, "accounts/domain_detail.html", context)
 
 

@@ -230,3 +230,17 @@ def test_the_dns_line_sums_up_the_last_check_of_each_domain() -> None:
     assert line.status == "warn" and line.message.startswith("1 of 2 checked domain(s) pass; 1 not checked yet")
     assert line.details == ("b.test: SPF, DKIM not right",) and line.link == "/domains/b.test/?check=1"
     assert dns_check(["a.test"]).status == "ok"
+
+
+def test_the_stylesheet_braces_balance() -> None:
+    """A lost "}" (a merge) silently turns every later rule into a phone-only one."""
+    from pathlib import Path
+
+    css = (Path(__file__).resolve().parent.parent / "static" / "css" / "app.css").read_text()
+    depth = 0
+    for number, line in enumerate(css.splitlines(), 1):
+        if line.lstrip().startswith("@media"):
+            assert depth == 0, f"line {number}: @media inside an open block"
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"line {number}: a closing brace too many"
+    assert depth == 0
