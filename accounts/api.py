@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import services
-from accounts.validation import normalize_address, normalize_domain
+from accounts.validation import normalize_address
 from dms_admin.api.auth import allowed_domain, api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
@@ -26,6 +26,7 @@ from dms_admin.api.serializers import (
     paginated,
 )
 from dms_admin.errors import FieldError
+from dms_admin.mailnames import normalize_domain
 from dms_admin.roles import domain_scoped, superadmin_required
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")

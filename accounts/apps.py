@@ -10,3 +10,5 @@ class AccountsConfig(AppConfig):
         from dms_admin.health import register_checks
 
         register_checks("accounts", accounts_health.checks)
+        # Job kinds declare themselves there (which can stop midway); the web process needs to know.
+        import accounts.jobs  # noqa: F401

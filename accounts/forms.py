@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 
 from accounts import validation
-from dms_admin.errors import Conflict, FieldError
+from dms_admin.errors import FieldError
 
 QUOTA_HELP = (
     "A size like 5G, 500M or 512k (1G = 1024M, as Dovecot counts); empty for the server default, 0 for no limit."
@@ -87,12 +87,6 @@ class QuotaForm(forms.Form):
 
     def clean_quota(self) -> str:
         return clean_quota_input(self.cleaned_data["quota"])
-
-
-def add_service_error(form: forms.Form, error: FieldError | Conflict) -> None:
-    """Show a service's refusal on the field it names, or above the form."""
-    field = error.field.rsplit(".", 1)[-1] if error.field else None
-    form.add_error(field if field in form.fields else None, error.message)
 
 
 class AliasForm(forms.Form):

@@ -11,10 +11,10 @@ from django.utils.translation import ngettext
 
 from accounts.files import parse_accounts, parse_virtual
 from accounts.models import DnsCheck
-from accounts.validation import normalize_domain
 from dms_admin.configstore import get_store
 from dms_admin.errors import FieldError
 from dms_admin.health import OK, WARN, Check
+from dms_admin.mailnames import normalize_domain
 
 ACCOUNTS = "postfix-accounts.cf"
 VIRTUAL = "postfix-virtual.cf"

@@ -4,9 +4,11 @@ from django.urls import reverse
 
 from accounts import domains, services
 from dms_admin.audit import Actor
+from dms_admin.jobkinds import has_stop_points
 from dms_admin.jobqueue import job_running
 
 
+@has_stop_points("mailbox-purge")
 def mailbox_purge_job(run_id: str, address: str) -> None:
     with job_running(run_id) as report:
         report.progress(10, f"Removing the mail of {address}")
@@ -16,6 +18,7 @@ def mailbox_purge_job(run_id: str, address: str) -> None:
         report.progress(100, "Mail folder removed." if removed else "There was no mail folder.")
 
 
+@has_stop_points("dkim")
 def dkim_generate_job(
     run_id: str, domain: str, selector: str, bits: int, force: bool, actor: str, ip: str | None
 ) -> None:

@@ -10,10 +10,11 @@ import re
 
 from accounts.files import KeyValue, parse_key_values
 from accounts.services import Saved, saved_change
-from accounts.validation import domain_key, normalize_address, normalize_domain
+from accounts.validation import normalize_address
 from dms_admin.audit import Actor
 from dms_admin.configstore import get_store
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.mailnames import domain_key, normalize_domain
 
 RELAYMAP = "postfix-relaymap.cf"
 SASL = "postfix-sasl-password.cf"

@@ -7,9 +7,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from accounts.validation import normalize_domain
 from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.mailnames import normalize_domain
 
 
 def token_create(

@@ -13,10 +13,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import DomainAdmin
-from accounts.validation import normalize_domain
 from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import FieldError
 from dms_admin.forms import AdminUsernameField
+from dms_admin.mailnames import normalize_domain
 
 
 class DomainAdminForm(forms.Form):

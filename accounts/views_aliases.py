@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts import services
-from accounts.forms import AliasForm, RegexpForm, add_service_error
+from accounts.forms import AliasForm, RegexpForm
 from dms_admin.audit import Actor
-from dms_admin.errors import Conflict, FieldError
+from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.feedback import change_message
 from dms_admin.roles import check_domain, domain_scoped, require_domain, visible
 

@@ -8,10 +8,9 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import dkim, domains, services
-from accounts.forms import add_service_error
 from accounts.forms_domains import DkimGenerateForm
 from dms_admin.audit import Actor
-from dms_admin.errors import Conflict, FieldError
+from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.roles import domain_scoped, require_domain, visible
 
 

@@ -7,11 +7,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import relays
-from accounts.forms import RelayForm, RestrictionForm, TokenForm, add_service_error
+from accounts.forms import RelayForm, RestrictionForm, TokenForm
 from accounts.models import ApiToken
 from accounts.tokens import token_create, token_delete
 from dms_admin.audit import Actor
-from dms_admin.errors import Conflict, FieldError
+from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.feedback import change_message
 
 

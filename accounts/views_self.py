@@ -17,11 +17,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selfservice
-from accounts.forms import add_service_error
 from accounts.forms_self import MailLoginForm, SelfPasswordForm
 from accounts.validation import normalize_address
 from dms_admin.audit import client_ip
-from dms_admin.errors import Conflict, FieldError
+from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.feedback import change_message
 from dms_admin.services import mail_hostname
 

@@ -10,3 +10,5 @@ class BackupsConfig(AppConfig):
         from dms_admin.health import register_checks
 
         register_checks("backups", backups_health.checks)
+        # Job kinds declare themselves there (which can stop midway); the web process needs to know.
+        import backups.jobs  # noqa: F401

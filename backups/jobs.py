@@ -12,6 +12,7 @@ from backups.archive import Progress
 from backups.models import BackupPolicy
 from dms_admin import schedules
 from dms_admin.audit import Actor
+from dms_admin.jobkinds import has_stop_points
 from dms_admin.jobqueue import JobReport, job_running
 from dms_admin.models import JobRun
 
@@ -31,6 +32,7 @@ def _reporter(report: JobReport, verb: str, *, stoppable: bool) -> Callable[[Pro
     return progress
 
 
+@has_stop_points("backup")
 def backup_job(run_id: str, policy_id: int) -> None:
     with job_running(run_id) as report:
         report.progress(0, "Listing the files to back up")
@@ -57,6 +59,7 @@ def backup_job(run_id: str, policy_id: int) -> None:
     run.save(update_fields=["result", "message"])
 
 
+@has_stop_points("verify")
 def verify_job(run_id: str, archive_id: int) -> None:
     with job_running(run_id) as report:
         services.archive_verify(  # run_id: an encrypted archive's key was handed over for this run

@@ -27,13 +27,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.validation import address_key
 from backups import archive as arc
 from backups import retention
 from backups.models import BackupArchive, BackupPolicy
 from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.jobqueue import job_enqueue, rq_queue
+from dms_admin.mailnames import address_key
 from dms_admin.models import JobRun
 from dms_admin.schedules import zone
 from dms_admin.units import format_bytes, number

@@ -9,14 +9,13 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.forms import add_service_error
 from backups import services
 from backups.archive import ArchiveError
 from backups.forms import IdentityForm, PolicyForm, RestoreForm
 from backups.models import BackupArchive, BackupPolicy
 from backups.plot import sizes_svg
 from dms_admin.audit import Actor
-from dms_admin.errors import Conflict, FieldError
+from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.models import JobRun
 from dms_admin.roles import superadmin_required
 

@@ -12,9 +12,9 @@ import re
 import zoneinfo
 from collections.abc import Callable
 
-from accounts.validation import normalize_domain
 from dms_admin.envfile import parse_env
 from dms_admin.errors import FieldError
+from dms_admin.mailnames import normalize_domain
 
 BOOL = ("0", "1")
 INT32 = 2**31 - 1

@@ -26,6 +26,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from dms_admin.audit import SYSTEM, Actor, audit_record
+from dms_admin.jobkinds import is_stoppable
 from dms_admin.models import JobRun
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,6 @@ class JobConflict(Exception):
     """Another job of the same kind is queued or running."""
 
 
-# Kinds whose job functions have stop points. Apply and update have none: they re-create the
-# mail container and put the old one back on their own when it is not healthy; a restore has
-# none once it extracts (it took a safety backup first); a prune is over in a moment.
-STOPPABLE_KINDS = frozenset({"backup", "verify", "spam-train", "mailbox-purge", "dkim"})
 STOP_CHECK_INTERVAL = 0.5  # seconds between two looks at the row from stop_point()
 
 
@@ -127,7 +124,7 @@ def _enqueue(run: JobRun, timeout: int | None) -> None:
 
 def job_stop(*, run: JobRun, actor: Actor) -> None:
     """Ask a running job to stop at its next safe point."""
-    if run.kind not in STOPPABLE_KINDS:
+    if not is_stoppable(run.kind):
         raise JobConflict(f"A {run.kind} job cannot be stopped midway; it reverts on its own if it fails.")
     if not JobRun.objects.filter(pk=run.pk, status=JobRun.Status.RUNNING).update(stop_requested_by=actor.name):
         raise JobConflict(f"Only a running job can be stopped; this one is {run.status}.")

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from dms_admin.jobkinds import is_stoppable
+
 
 class JobRun(models.Model):
     """One background job as the panel and the API see it: status, progress, outcome."""
@@ -43,9 +45,7 @@ class JobRun(models.Model):
 
     @property
     def stoppable(self) -> bool:
-        from dms_admin.jobqueue import STOPPABLE_KINDS
-
-        return self.status == self.Status.RUNNING and self.kind in STOPPABLE_KINDS and not self.stop_requested_by
+        return self.status == self.Status.RUNNING and is_stoppable(self.kind) and not self.stop_requested_by
 
     @property
     def finished(self) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponseBase, HttpResponseForbidden, JsonResponse
 
-from accounts.validation import domain_key
+from dms_admin.mailnames import domain_key
 
 # Whole-server pages and endpoints: superadmins only.
 # Kept by hand (fmt: skip): the paths packed by area, the panel's then the API's (not one a line).

@@ -23,10 +23,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from accounts.forms import add_service_error
 from dms_admin import two_factor as tf
 from dms_admin.audit import Actor, audit_record, client_ip
-from dms_admin.errors import FieldError
+from dms_admin.errors import FieldError, add_service_error
 from dms_admin.forms import SecondFactorForm, TotpConfirmForm
 from dms_admin.roles import domain_scoped
 

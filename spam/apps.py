@@ -10,3 +10,5 @@ class SpamConfig(AppConfig):
         from spam import health as spam_health
 
         register_checks("spam", spam_health.checks)
+        # Job kinds declare themselves there (which can stop midway); the web process needs to know.
+        import spam.jobs  # noqa: F401

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from dms_admin import schedules
+from dms_admin.jobkinds import has_stop_points
 from dms_admin.jobqueue import job_running
 from spam import services
 from spam.models import TrainingSchedule
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 SCHEDULE_NAMESPACE = uuid.UUID("0b6c3c52-93f5-4e57-8d0e-6a1f6f3d2c18")
 
 
+@has_stop_points("spam-train")
 def training_job(run_id: str, schedule_id: int) -> None:
     with job_running(run_id) as report:
         services.training_run(schedule_id=schedule_id, job_id=run_id, report=report)

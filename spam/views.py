@@ -8,10 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.forms import add_service_error
 from dms_admin.audit import Actor
 from dms_admin.dms import DockerUnavailable
-from dms_admin.errors import FieldError
+from dms_admin.errors import FieldError, add_service_error
 from dms_admin.feedback import change_message, failure
 from dms_admin.forms import settings_changes
 from dms_admin.jobqueue import JobConflict

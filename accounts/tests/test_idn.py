@@ -10,9 +10,10 @@ from rest_framework.test import APIClient
 
 from accounts import relays, services
 from accounts.tokens import token_create
-from accounts.validation import address_key, domain_key, normalize_address, normalize_domain
+from accounts.validation import normalize_address
 from dms_admin.audit import Actor
 from dms_admin.errors import FieldError
+from dms_admin.mailnames import address_key, domain_key, normalize_domain
 
 pytestmark = pytest.mark.django_db
 ADMIN = Actor(name="admin")
