@@ -101,7 +101,7 @@ def make_domain_admin(username: str, *domains: str):  # type: ignore[no-untyped-
     """A staff user with a DomainAdmin row: what the admins page creates."""
     from django.contrib.auth import get_user_model
 
-    from accounts.models import DomainAdmin
+    from access.models import DomainAdmin
 
     user = get_user_model().objects.create_user(username, password=ADMIN_PASSWORD, is_staff=True)
     DomainAdmin.objects.create(user=user, domains=list(domains))
@@ -161,7 +161,7 @@ def mail_user_client(db, config_dir: Path):  # type: ignore[no-untyped-def]
 def token_client(*, name: str, scope: str, domains: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
     from rest_framework.test import APIClient
 
-    from accounts.tokens import token_create
+    from access.tokens import token_create
     from dms_admin.audit import Actor
 
     _, secret = token_create(name=name, scope=scope, domains=list(domains), actor=Actor("test"))

@@ -10,9 +10,10 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.api_auth import allowed_domain, api_actor
+from access.roles import domain_scoped, superadmin_required
 from accounts import services
 from accounts.validation import normalize_address
-from dms_admin.api.auth import allowed_domain, api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import (
@@ -27,7 +28,6 @@ from dms_admin.api.serializers import (
 )
 from dms_admin.errors import FieldError
 from dms_admin.mailnames import normalize_domain
-from dms_admin.roles import domain_scoped, superadmin_required
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
@@ -327,6 +327,7 @@ def _regexp_data(entry: Any) -> dict[str, Any]:
 @extend_schema(
     methods=["POST"], request=RegexpAliasSerializer, parameters=[DRY_RUN], responses={201: RegexpAliasResultSerializer}
 )
+@superadmin_required
 @api_view(["GET", "POST"])
 @superadmin_required  # a pattern can match any domain
 def regexp_list(request: Request) -> Response:
@@ -355,8 +356,8 @@ def regexp_list(request: Request) -> Response:
     methods=["PUT"], request=RegexpAliasSerializer, parameters=[DRY_RUN], responses=RegexpAliasResultSerializer
 )
 @extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses={200: ChangeResultSerializer})
-@api_view(["GET", "PUT", "DELETE"])
 @superadmin_required
+@api_view(["GET", "PUT", "DELETE"])
 def regexp_detail(request: Request, id: str) -> Response:
     entry = services.regexp_get(id=id)
     if entry is None:

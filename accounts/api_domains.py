@@ -10,13 +10,13 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.api_auth import allowed_domain, api_actor
+from access.roles import domain_scoped
 from accounts import dkim, domains
 from accounts.dnsrecords import DnsRecord
-from dms_admin.api.auth import allowed_domain, api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import ChangeSerializer, TextField, change_payload, is_dry_run, paginated
-from dms_admin.roles import domain_scoped
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 

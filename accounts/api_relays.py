@@ -10,9 +10,10 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.api_auth import allowed_domain, api_actor
+from access.roles import superadmin_required
 from accounts import relays
 from accounts.services import Saved
-from dms_admin.api.auth import allowed_domain, api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.serializers import ChangeResultSerializer, ChangeSerializer, TextField, change_payload, is_dry_run
 
@@ -67,6 +68,7 @@ def _save(request: Request, data: dict[str, Any]) -> Saved:
 
 @extend_schema(methods=["GET"], responses=RelayResultSerializer(many=True))
 @extend_schema(methods=["POST"], request=RelaySerializer, parameters=[DRY_RUN], responses={201: RelayResultSerializer})
+@superadmin_required
 @api_view(["GET", "POST"])
 def relay_list(request: Request) -> Response:
     if request.method == "GET":
@@ -94,6 +96,7 @@ def relay_list(request: Request) -> Response:
 @extend_schema(methods=["GET"], responses=RelayResultSerializer)
 @extend_schema(methods=["PUT"], request=RelaySerializer, parameters=[DRY_RUN], responses=RelayResultSerializer)
 @extend_schema(methods=["DELETE"], parameters=[DRY_RUN], responses={200: ChangeResultSerializer})
+@superadmin_required
 @api_view(["GET", "PUT", "DELETE"])
 def relay_detail(request: Request, domain: str) -> Response:
     relay = relays.relay_get(domain=domain)
@@ -123,6 +126,7 @@ def relay_detail(request: Request, domain: str) -> Response:
 @extend_schema(
     methods=["DELETE"], request=RestrictionSerializer, parameters=[DRY_RUN], responses={200: ChangeResultSerializer}
 )
+@superadmin_required
 @api_view(["GET", "POST", "DELETE"])
 def restriction_list(request: Request) -> Response:
     if request.method == "GET":

@@ -23,6 +23,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from passlib.exc import PasswordValueError
 from passlib.hash import bcrypt, ldap_salted_sha512, sha256_crypt, sha512_crypt
 
+from access.throttle import login_failed, login_lock, login_succeeded
 from accounts import services
 from accounts.files import Account, parse_accounts
 from accounts.validation import normalize_address
@@ -30,7 +31,6 @@ from dms_admin.audit import Actor, audit_record
 from dms_admin.configstore import get_store
 from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry
-from dms_admin.throttle import login_failed, login_lock, login_succeeded
 
 SESSION_ADDRESS = "mail_user"
 SESSION_FINGERPRINT = "mail_user_fp"

@@ -12,8 +12,6 @@ urlpatterns = [
     path(
         "restrictions/<str:direction>/<str:address>/delete/", views_relays.restriction_delete, name="restriction-delete"
     ),
-    path("tokens/", views_relays.token_list, name="token-list"),
-    path("tokens/<int:pk>/delete/", views_relays.token_delete_view, name="token-delete"),
     path("aliases/", views_aliases.alias_list, name="alias-list"),
     path("aliases/regexp/", views_aliases.regexp_create, name="regexp-create"),
     path("aliases/regexp/<str:id>/delete/", views_aliases.regexp_delete, name="regexp-delete"),

@@ -5,12 +5,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from access.roles import check_domain, domain_scoped, require_domain, visible
 from accounts import services
 from accounts.forms import MailboxCreateForm, MailboxDeleteForm, PasswordForm, QuotaForm
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.feedback import change_message
-from dms_admin.roles import check_domain, domain_scoped, require_domain, visible
 
 PAGE_SIZE = 50
 

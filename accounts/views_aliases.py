@@ -7,12 +7,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from access.roles import check_domain, domain_scoped, require_domain, superadmin_required, visible
 from accounts import services
 from accounts.forms import AliasForm, RegexpForm
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.feedback import change_message
-from dms_admin.roles import check_domain, domain_scoped, require_domain, visible
 
 
 def _report(request: HttpRequest, what: str, saved: services.Saved) -> None:
@@ -92,6 +92,7 @@ def alias_delete(request: HttpRequest, address: str) -> HttpResponse:
     )
 
 
+@superadmin_required
 @require_http_methods(["POST"])
 def regexp_create(request: HttpRequest) -> HttpResponse:
     form = RegexpForm(request.POST)
@@ -117,6 +118,7 @@ def regexp_create(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/alias_list.html", context, status=400)
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def regexp_delete(request: HttpRequest, id: str) -> HttpResponse:
     entry = services.regexp_get(id=id)

@@ -7,11 +7,11 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
+from access.roles import domain_scoped, require_domain, visible
 from accounts import dkim, domains, services
 from accounts.forms_domains import DkimGenerateForm
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError, add_service_error
-from dms_admin.roles import domain_scoped, require_domain, visible
 
 
 def _domain_or_404(request: HttpRequest, domain: str) -> domains.Domain:

@@ -2,14 +2,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from access.roles import superadmin_required
 from accounts import relays
-from accounts.forms import RelayForm, RestrictionForm, TokenForm
-from accounts.models import ApiToken
-from accounts.tokens import token_create, token_delete
+from accounts.forms import RelayForm, RestrictionForm
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.feedback import change_message
@@ -27,6 +25,7 @@ def _page(
     return render(request, "accounts/relay_list.html", context, status=code)
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def relay_list(request: HttpRequest) -> HttpResponse:
     form = RelayForm(request.POST or None)
@@ -49,6 +48,7 @@ def relay_list(request: HttpRequest) -> HttpResponse:
     return _page(request, form, RestrictionForm(), 400 if request.method == "POST" else 200)
 
 
+@superadmin_required
 @require_POST
 def relay_delete(request: HttpRequest, domain: str) -> HttpResponse:
     try:
@@ -60,6 +60,7 @@ def relay_delete(request: HttpRequest, domain: str) -> HttpResponse:
     return redirect("accounts:relay-list")
 
 
+@superadmin_required
 @require_POST
 def restriction_add(request: HttpRequest) -> HttpResponse:
     form = RestrictionForm(request.POST)
@@ -74,6 +75,7 @@ def restriction_add(request: HttpRequest) -> HttpResponse:
     return _page(request, RelayForm(), form, 400)
 
 
+@superadmin_required
 @require_POST
 def restriction_delete(request: HttpRequest, direction: str, address: str) -> HttpResponse:
     try:
@@ -83,35 +85,3 @@ def restriction_delete(request: HttpRequest, direction: str, address: str) -> Ht
     else:
         change_message(request, "Restriction removed.", saved.outcome)
     return redirect("accounts:relay-list")
-
-
-@require_http_methods(["GET", "POST"])
-def token_list(request: HttpRequest) -> HttpResponse:
-    form, secret = TokenForm(request.POST or None), None
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            _, secret = token_create(
-                name=data["name"],
-                scope=data["scope"],
-                domains=data["domains"].split(),
-                expires_days=data["expires"],
-                actor=Actor.from_request(request),
-            )
-        except (FieldError, Conflict) as error:
-            add_service_error(form, error)
-        else:
-            form = TokenForm()
-    return render(
-        request, "accounts/token_list.html", {"tokens": ApiToken.objects.all(), "form": form, "secret": secret}
-    )
-
-
-@require_http_methods(["GET", "POST"])
-def token_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    token = get_object_or_404(ApiToken, pk=pk)
-    if request.method == "POST":
-        token_delete(token=token, actor=Actor.from_request(request))
-        messages.success(request, f"Token {token.name} deleted; it no longer works.")
-        return redirect("accounts:token-list")
-    return render(request, "accounts/token_delete.html", {"token": token, "cancel": reverse("accounts:token-list")})

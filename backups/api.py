@@ -14,14 +14,14 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.api_auth import api_actor, may_write
+from access.roles import superadmin_required
 from backups import services
 from backups.models import BackupArchive, BackupPolicy
-from dms_admin.api.auth import api_actor, may_write
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import JobSerializer, paginated
 from dms_admin.models import JobRun
-from dms_admin.roles import superadmin_required
 
 INCLUDE_CHOICES = ["mail", "state", "config"]
 
@@ -113,8 +113,8 @@ def _policy_values(data: dict[str, Any]) -> dict[str, Any]:
     operation_id="backups_policies_list",
 )
 @extend_schema(methods=["POST"], request=PolicySerializer, responses={201: PolicySerializer})
-@api_view(["GET", "POST"])
 @superadmin_required
+@api_view(["GET", "POST"])
 def policy_list(request: Request) -> Response:
     if request.method == "GET":
         paginator = Pagination()
@@ -129,8 +129,8 @@ def policy_list(request: Request) -> Response:
 @extend_schema(methods=["GET"], responses=PolicySerializer)
 @extend_schema(methods=["PUT"], request=PolicySerializer, responses=PolicySerializer)
 @extend_schema(methods=["DELETE"], responses={204: None})
-@api_view(["GET", "PUT", "DELETE"])
 @superadmin_required
+@api_view(["GET", "PUT", "DELETE"])
 def policy_detail(request: Request, policy_id: int) -> Response:
     policy = get_object_or_404(BackupPolicy, pk=policy_id)
     if request.method == "GET":
@@ -147,8 +147,8 @@ def policy_detail(request: Request, policy_id: int) -> Response:
 
 
 @extend_schema(request=None, responses={202: JobSerializer})
-@api_view(["POST"])
 @superadmin_required
+@api_view(["POST"])
 def policy_run(request: Request, policy_id: int) -> Response:
     run = services.backup_start(policy=get_object_or_404(BackupPolicy, pk=policy_id), actor=api_actor(request))
     return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -162,8 +162,8 @@ def policy_run(request: Request, policy_id: int) -> Response:
     ],
     description="Backup, verify, prune and restore runs, newest first.",
 )
-@api_view(["GET"])
 @superadmin_required
+@api_view(["GET"])
 def run_list(request: Request) -> Response:
     runs = JobRun.objects.filter(kind__in=["backup", "verify", "prune", "restore"])
     if kind := request.query_params.get("kind"):
@@ -178,8 +178,8 @@ def run_list(request: Request) -> Response:
 @extend_schema(
     responses=paginated(ArchiveSerializer, "PaginatedBackupArchiveList"), parameters=[OpenApiParameter("policy", int)]
 )
-@api_view(["GET"])
 @superadmin_required
+@api_view(["GET"])
 def archive_list(request: Request) -> Response:
     archives = BackupArchive.objects.select_related("policy")
     if (policy := _policy_param(request)) is not None:
@@ -199,8 +199,8 @@ def _queue_down(error: services.QueueUnavailable) -> Response:
     description="Read the whole archive back and check it against its manifest. An encrypted archive needs "
     "`identity`, its age secret key (400 when missing or not its key).",
 )
-@api_view(["POST"])
 @superadmin_required
+@api_view(["POST"])
 @sensitive_variables("data", "serializer")
 def archive_verify(request: Request, archive_id: int) -> Response:
     archive = get_object_or_404(BackupArchive, pk=archive_id)
@@ -223,8 +223,8 @@ def archive_verify(request: Request, archive_id: int) -> Response:
     "first saved in a safety archive. An encrypted archive's restore needs `identity` (not a dry run, "
     "which reads only the manifest).",
 )
-@api_view(["POST"])
 @superadmin_required
+@api_view(["POST"])
 @sensitive_variables("data", "serializer")
 def archive_restore(request: Request, archive_id: int) -> Response:
     if not may_write(request):
@@ -248,8 +248,8 @@ def archive_restore(request: Request, archive_id: int) -> Response:
     responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The archive")},
     description="The archive file, streamed. Admins only (a panel session, or a write token for every domain).",
 )
-@api_view(["GET"])
 @superadmin_required
+@api_view(["GET"])
 def archive_download(request: Request, archive_id: int) -> Response | FileResponse:
     if not may_write(request):  # a read token may list archives, not carry every mailbox away
         return error_response("Downloading a backup needs an admin or a write token for every domain.", 403)

@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from access.roles import superadmin_required
 from backups import services
 from backups.archive import ArchiveError
 from backups.forms import IdentityForm, PolicyForm, RestoreForm
@@ -17,7 +18,6 @@ from backups.plot import sizes_svg
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.models import JobRun
-from dms_admin.roles import superadmin_required
 
 
 def _refused(request: HttpRequest, error: Exception) -> None:

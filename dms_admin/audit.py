@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import csv
 import dataclasses
@@ -10,11 +11,11 @@ import functools
 import ipaddress
 import itertools
 import logging
-from typing import Any
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -157,29 +158,15 @@ def audit_record(*, actor: Actor, action: str, object: str = "", commit: str = "
     )
 
 
-class ApiCallAuditMiddleware:
-    """Every call made with an API token leaves an audit row under the token's name.
-
-    A change audits itself (mailbox.create, …, with its commit); a call that audited nothing (a
-    read, a refused or invalid write) gets one `api.call` row: method, path and status.
-    """
-
-    def __init__(self, get_response: Any) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        audited = [False]
-        reset = _request_audited.set(audited)
-        try:
-            response = self.get_response(request)
-        finally:
-            _request_audited.reset(reset)
-        from accounts.models import ApiToken  # the accounts app imports this module
-
-        token = getattr(request, "auth", None)  # DRF puts the authenticated token on the request
-        if not audited[0] and isinstance(token, ApiToken):
-            audit_api_call(request, token_name=token.name, detail=f"HTTP {response.status_code}")
-        return response
+@contextlib.contextmanager
+def request_audit_watch() -> Iterator[list[bool]]:
+    """Within it, `audited[0]` turns True once anything is audited (the API-call middleware asks)."""
+    audited = [False]
+    reset = _request_audited.set(audited)
+    try:
+        yield audited
+    finally:
+        _request_audited.reset(reset)
 
 
 def audit_api_call(request: HttpRequest, *, token_name: str, detail: str) -> AuditEntry:

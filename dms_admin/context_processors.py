@@ -4,8 +4,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from access.roles import scope_of
 from dms_admin.models import JobRun, PendingChange
-from dms_admin.roles import scope_of
 
 
 def pending_changes(request: HttpRequest) -> dict[str, Any]:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -97,41 +96,3 @@ class PendingChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path} ({self.action})"
-
-
-class LoginFailure(models.Model):
-    """A failed login; counted per username and per address to throttle guessing."""
-
-    username = models.CharField(max_length=254, db_index=True)
-    ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    def __str__(self) -> str:
-        return f"{self.username} {self.ip} {self.at}"
-
-
-class TwoFactor(models.Model):
-    """A user's TOTP authenticator: pending until a first code confirms it, then enabled."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="two_factor")
-    secret = models.CharField(max_length=64)  # base32; never shown outside the enrolment page
-    enabled = models.BooleanField(default=False)
-    # The newest TOTP time step accepted, so a code cannot be used twice within its window.
-    last_step = models.BigIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    enabled_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"2FA for user {self.user_id} ({'on' if self.enabled else 'pending'})"
-
-
-class RecoveryCode(models.Model):
-    """One single-use recovery code, stored only as a password hash."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes")
-    hash = models.CharField(max_length=200)
-    used_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return f"recovery code {self.pk} of user {self.user_id}{' (used)' if self.used_at else ''}"

@@ -172,6 +172,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "dms_admin",
+    "access",
     "accounts",
     "spam",
     "backups",
@@ -185,9 +186,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "dms_admin.middleware.PanelLoginRequiredMiddleware",
-    "dms_admin.roles.RoleMiddleware",
-    "dms_admin.audit.ApiCallAuditMiddleware",
+    "access.middleware.PanelLoginRequiredMiddleware",
+    "access.roles.RoleMiddleware",
+    "access.middleware.ApiCallAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -285,10 +286,10 @@ RQ_QUEUES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "dms_admin.api.auth.BearerTokenAuthentication",
+        "access.api_auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the panel's session, CSRF checked
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["dms_admin.api.auth.ApiAccess"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.api_auth.ApiAccess"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only, with a size (DATA_UPLOAD_MAX_MEMORY_SIZE) and a depth limit answered in JSON.
     "DEFAULT_PARSER_CLASSES": ["dms_admin.api.parsers.JSONParser"],

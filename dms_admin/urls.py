@@ -3,18 +3,10 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from accounts import views_admins
-from dms_admin import metrics, views, views_2fa, views_jobs, views_ops, views_settings, views_setup
+from dms_admin import metrics, views, views_jobs, views_ops, views_settings
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", views.login_view, name="login"),
-    path("login/2fa/", views_2fa.login_second_step, name="login-2fa"),
-    path("account/2fa/", views_2fa.two_factor_view, name="two-factor"),
-    path("account/2fa/disable/", views_2fa.two_factor_disable_view, name="two-factor-disable"),
-    path("account/2fa/recovery-codes/", views_2fa.recovery_codes_view, name="two-factor-recovery"),
-    path("welcome/", views_setup.first_run, name="first-run"),
-    path("logout/", views.logout_view, name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon),
     path("metrics", metrics.metrics, name="metrics"),
@@ -23,8 +15,6 @@ urlpatterns = [
     path("history/<str:sha>/rollback/", views.history_rollback, name="history-rollback"),
     path("history/<str:sha>/restore-file/", views.history_restore_file, name="history-restore-file"),
     path("audit/", views.audit_list, name="audit-list"),
-    path("admins/", views_admins.admin_list, name="admin-list"),
-    path("admins/<int:pk>/delete/", views_admins.admin_delete, name="admin-delete"),
     path("apply/", views.apply_view, name="apply"),
     path("settings/", views_settings.settings_view, name="settings"),
     path("health/", views_ops.health_view, name="health"),
@@ -41,6 +31,7 @@ urlpatterns = [
     path("jobs/<uuid:run_id>/retry/", views_jobs.job_retry_view, name="job-retry"),
     path("jobs/<uuid:run_id>/cancel/", views_jobs.job_cancel_view, name="job-cancel"),
     path("jobs/<uuid:run_id>/stop/", views_jobs.job_stop_view, name="job-stop"),
+    path("", include("access.urls")),  # before accounts: /mailboxes/tokens/ is access's
     path("mailboxes/", include("accounts.urls")),
     path("domains/", include("accounts.urls_domains")),
     path("me/", include("accounts.urls_self")),

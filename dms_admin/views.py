@@ -3,75 +3,24 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
+from access.roles import domain_scoped, scope_of, superadmin_required, visible_jobs
 from dms_admin import feedback, overview, services
-from dms_admin.audit import Actor, audit_csv, audit_filter, audit_record, client_ip
+from dms_admin.audit import Actor, audit_csv, audit_filter
 from dms_admin.configstore import ConfigStoreError, HistoryNotFound, HistoryQuery, RollbackConflict, get_store
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import FieldError
-from dms_admin.forms import LoginForm
 from dms_admin.jobqueue import JobConflict
 from dms_admin.models import AuditEntry, JobRun
-from dms_admin.roles import domain_scoped, scope_of, visible_jobs
-from dms_admin.throttle import login_failed, login_lock, login_succeeded
-from dms_admin.two_factor import second_step_needed
-from dms_admin.views_2fa import pending_login_start, safe_next
-from dms_admin.views_setup import admin_exists
 
 HISTORY_PAGE_SIZE = 30
-
-
-@login_not_required
-@require_http_methods(["GET", "POST"])
-def login_view(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET" and not admin_exists():
-        return redirect("first-run")
-    form = LoginForm(request.POST or None)
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if request.method == "POST" and form.is_valid():
-        username, ip = form.cleaned_data["username"], client_ip(request)
-        if lock := login_lock(username=username, ip=ip):
-            form.add_error(None, lock.message)
-        else:
-            user = authenticate(request, username=username, password=form.cleaned_data["password"])
-            if user is None:
-                login_failed(username=username, ip=ip)
-                form.add_error(None, "Wrong username or password.")
-            else:
-                login_succeeded(username=username, ip=ip)
-                if second_step_needed(user=user):
-                    pending_login_start(request, user, next_url)
-                    return redirect("login-2fa")
-                login(request, user)
-                audit_record(actor=Actor.from_request(request), action="login")
-                return redirect(safe_next(request, next_url))
-    return render(request, "dms_admin/login.html", {"form": form, "next": next_url})
-
-
-@require_POST
-def logout_view(request: HttpRequest) -> HttpResponse:
-    if request.POST.get("everywhere") == "1":
-        ended = sessions_end(user_id=request.user.pk)
-        audit_record(actor=Actor.from_request(request), action="logout.everywhere", detail=f"{ended} session(s) ended")
-    logout(request)
-    return redirect("login")
-
-
-def sessions_end(*, user_id: int | None) -> int:
-    """End every session of a user (other browsers, stolen cookies); returns how many."""
-    from django.contrib.sessions.models import Session
-
-    mine = [s.pk for s in Session.objects.iterator() if s.get_decoded().get("_auth_user_id") == str(user_id)]
-    Session.objects.filter(pk__in=mine).delete()
-    return len(mine)
 
 
 @login_not_required
@@ -114,6 +63,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "dms_admin/home.html", context)
 
 
+@superadmin_required
 @require_GET
 def history_list(request: HttpRequest) -> HttpResponse:
     store = get_store()
@@ -167,6 +117,7 @@ class _CountedHistory:
         return self.store.history(limit=item.stop - item.start, offset=item.start, query=self.query)
 
 
+@superadmin_required
 @require_GET
 def history_detail(request: HttpRequest, sha: str) -> HttpResponse:
     store = get_store()
@@ -177,6 +128,7 @@ def history_detail(request: HttpRequest, sha: str) -> HttpResponse:
     return render(request, "dms_admin/history_detail.html", {"commit": commit, "diff": diff})
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def history_rollback(request: HttpRequest, sha: str) -> HttpResponse:
     actor = Actor.from_request(request)
@@ -204,6 +156,7 @@ def history_rollback(request: HttpRequest, sha: str) -> HttpResponse:
     return redirect("history-list")
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def history_restore_file(request: HttpRequest, sha: str) -> HttpResponse:
     path = (request.POST if request.method == "POST" else request.GET).get("path", "")
@@ -225,6 +178,7 @@ def history_restore_file(request: HttpRequest, sha: str) -> HttpResponse:
     return redirect("history-list")
 
 
+@superadmin_required
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponseBase:
     filters = {k: request.GET.get(k, "") for k in ("actor", "action", "object", "since")}
@@ -240,6 +194,7 @@ def audit_list(request: HttpRequest) -> HttpResponseBase:
     return render(request, "dms_admin/audit_list.html", {"page": page, **filters})
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def apply_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":

@@ -11,11 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from access.roles import domain_scoped, superadmin_required, visible_jobs
 from dms_admin import services
 from dms_admin.audit import Actor
 from dms_admin.jobqueue import JobConflict, job_retry, job_stop
 from dms_admin.models import JobRun
-from dms_admin.roles import domain_scoped, superadmin_required, visible_jobs
 
 CONFIRM_KIND = "confirm"
 

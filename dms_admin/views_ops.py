@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from access.roles import superadmin_required
 from dms_admin import fail2ban, feedback, health, logs, logscan, updates
 from dms_admin.audit import Actor
 from dms_admin.dms import DockerUnavailable
@@ -37,11 +38,13 @@ class IpForm(forms.Form):
     ip = forms.CharField(label="IP address", max_length=64)
 
 
+@superadmin_required
 @require_GET
 def health_view(request: HttpRequest) -> HttpResponse:
     return render(request, "dms_admin/health.html", {"report": health.health_report()})
 
 
+@superadmin_required
 @require_GET
 def logs_view(request: HttpRequest) -> HttpResponse:
     params = request.GET if request.GET else {"since": "1h"}
@@ -71,6 +74,7 @@ def logs_view(request: HttpRequest) -> HttpResponse:
     return render(request, "dms_admin/logs.html", context)
 
 
+@superadmin_required
 @require_GET
 def fail2ban_list(request: HttpRequest) -> HttpResponse:
     jails, error, container_error = None, "", ""
@@ -84,11 +88,13 @@ def fail2ban_list(request: HttpRequest) -> HttpResponse:
     return render(request, "dms_admin/fail2ban_list.html", context)
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def fail2ban_ban(request: HttpRequest) -> HttpResponse:
     return _fail2ban_act(request, "ban", fail2ban.fail2ban_ban, IpForm(request.POST or None, initial=request.GET))
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def fail2ban_unban(request: HttpRequest, ip: str) -> HttpResponse:
     return _fail2ban_act(request, "unban", fail2ban.fail2ban_unban, IpForm(request.POST or None, initial={"ip": ip}))
@@ -111,6 +117,7 @@ def _fail2ban_act(request: HttpRequest, action: str, act: Callable[..., str], fo
     return render(request, "dms_admin/fail2ban_confirm.html", {"form": form, "action": action})
 
 
+@superadmin_required
 @require_GET
 def updates_view(request: HttpRequest) -> HttpResponse:
     info, container_error = None, ""
@@ -121,6 +128,7 @@ def updates_view(request: HttpRequest) -> HttpResponse:
     return render(request, "dms_admin/updates.html", {"info": info, "container_error": container_error})
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def update_start(request: HttpRequest) -> HttpResponse:
     image = request.POST.get("image") or request.GET.get("image") or ""

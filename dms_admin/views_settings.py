@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from access.roles import superadmin_required
 from dms_admin import dmsenv, feedback, units
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
@@ -35,6 +36,7 @@ def _save(request: HttpRequest, rows: list[Setting]) -> dict[str, str]:
     return {}
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def settings_view(request: HttpRequest) -> HttpResponse:
     version = dms_version()
@@ -60,6 +62,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     return render(request, "dms_admin/settings.html", context, status=400 if errors else 200)
 
 
+@superadmin_required
 @require_POST
 def settings_fix_view(request: HttpRequest, name: str) -> HttpResponse:
     try:

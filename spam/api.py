@@ -11,7 +11,8 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dms_admin.api.auth import api_actor
+from access.api_auth import api_actor
+from access.roles import superadmin_required
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import ChangeSerializer, JobSerializer, change_payload, is_dry_run, paginated
@@ -135,6 +136,7 @@ def _text(request: Request) -> str:
     "eval: tests SpamAssassin does not ship, …), then lints with the mail container's `spamassassin --lint`; "
     "400 lists the problems by line.",
 )
+@superadmin_required
 @api_view(["GET", "PUT"])
 def rules(request: Request) -> Response:
     if request.method == "GET":
@@ -154,6 +156,7 @@ def rules(request: Request) -> Response:
     description="200 with SpamAssassin's lint problems (none: ok); 400 with `error` when dms-admin refuses a "
     "line outright (then SpamAssassin is not asked).",
 )
+@superadmin_required
 @api_view(["POST"])
 def rules_validate(request: Request) -> Response:
     problems = services.rules_lint(text=_text(request))
@@ -176,6 +179,7 @@ def _schedule_values(request: Request, partial: bool = False) -> dict[str, Any]:
     operation_id="spam_schedules_list",
 )
 @extend_schema(methods=["POST"], request=ScheduleSerializer, responses={201: ScheduleSerializer})
+@superadmin_required
 @api_view(["GET", "POST"])
 def schedule_list(request: Request) -> Response:
     if request.method == "POST":
@@ -189,6 +193,7 @@ def schedule_list(request: Request) -> Response:
 @extend_schema(methods=["GET"], responses=ScheduleSerializer)
 @extend_schema(methods=["PUT"], request=ScheduleSerializer, responses=ScheduleSerializer)
 @extend_schema(methods=["DELETE"], responses={204: None})
+@superadmin_required
 @api_view(["GET", "PUT", "DELETE"])
 def schedule_detail(request: Request, schedule_id: int) -> Response:
     schedule = get_object_or_404(TrainingSchedule, pk=schedule_id)
@@ -204,6 +209,7 @@ def schedule_detail(request: Request, schedule_id: int) -> Response:
 
 
 @extend_schema(request=None, responses={202: JobSerializer})
+@superadmin_required
 @api_view(["POST"])
 def schedule_run(request: Request, schedule_id: int) -> Response:
     schedule = get_object_or_404(TrainingSchedule, pk=schedule_id)
@@ -216,6 +222,7 @@ def schedule_run(request: Request, schedule_id: int) -> Response:
     parameters=[OpenApiParameter("schedule", int)],
     operation_id="spam_runs_list",
 )
+@superadmin_required
 @api_view(["GET"])
 def run_list(request: Request) -> Response:
     runs = TrainingRun.objects.all()
@@ -229,6 +236,7 @@ def run_list(request: Request) -> Response:
 
 
 @extend_schema(responses=BayesSerializer)
+@superadmin_required
 @api_view(["GET"])
 def bayes(request: Request) -> Response:
     engine = services.engine_active()

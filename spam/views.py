@@ -8,13 +8,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from access.roles import superadmin_required
 from dms_admin.audit import Actor
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import FieldError, add_service_error
 from dms_admin.feedback import change_message, failure
 from dms_admin.forms import settings_changes
 from dms_admin.jobqueue import JobConflict
-from dms_admin.roles import superadmin_required
 from spam import files, services
 from spam.forms import RulesForm, ScheduleForm
 from spam.models import TrainingRun, TrainingSchedule

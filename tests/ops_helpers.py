@@ -7,7 +7,7 @@ import shlex
 
 from rest_framework.test import APIClient
 
-from accounts.tokens import token_create
+from access.tokens import token_create
 from dms_admin.audit import Actor
 
 UNREACHABLE = "unix:///nonexistent/docker.sock"

@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from access.tokens import token_create
 from accounts import relays, services
-from accounts.tokens import token_create
 from dms_admin.audit import Actor
 
 pytestmark = pytest.mark.django_db

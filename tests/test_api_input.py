@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.tokens import token_create
+from access.tokens import token_create
 from dms_admin.api.errors import handler
 from dms_admin.api.parsers import MAX_DEPTH
 from dms_admin.audit import Actor

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from access.tokens import token_create
 from accounts import services
-from accounts.tokens import token_create
 from dms_admin import dmsenv
 from dms_admin.audit import Actor
 from dms_admin.errors import FieldError

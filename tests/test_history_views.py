@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.tokens import token_create
+from access.tokens import token_create
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
 from dms_admin.models import AuditEntry

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from access.throttle import LOCKED_PREFIX
 from conftest import ADMIN_PASSWORD
 from dms_admin.configstore import ConfigStore
 from dms_admin.models import AuditEntry, JobRun, PendingChange
-from dms_admin.throttle import LOCKED_PREFIX
 
 pytestmark = pytest.mark.django_db
 

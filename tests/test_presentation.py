@@ -125,7 +125,7 @@ def test_dns_values_the_dkim_record_and_a_new_token_have_copy_buttons(admin_clie
     assert f'data-copy="{key.value}"' in page.replace("&quot;", '"')
     assert 'aria-label="Copy the DKIM TXT value"' in page and 'aria-label="Copy the MX value"' in page
     assert "/static/js/copy.js" in page
-    created = admin_client.post(reverse("accounts:token-list"), {"name": "ci", "scope": "read"}).content.decode()
+    created = admin_client.post(reverse("token-list"), {"name": "ci", "scope": "read"}).content.decode()
     secret = re.search(r'<code class="secret" id="new-token">([^<]+)</code>', created)
     assert secret and f'data-copy="{secret[1]}"' in created and 'aria-label="Copy the new token"' in created
 

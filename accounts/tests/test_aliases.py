@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
+from access.tokens import token_create
 from accounts import services
 from accounts.files import Alias, parse_virtual
 from accounts.services import _insert_alias
-from accounts.tokens import token_create
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
 

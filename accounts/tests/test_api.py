@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
-from accounts.tokens import token_create
+from access.models import ApiToken
+from access.tokens import token_create
 from dms_admin.audit import Actor, forget_old_api_calls
 from dms_admin.configstore import ConfigStore
 from dms_admin.models import AuditEntry, JobRun

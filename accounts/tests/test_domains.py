@@ -8,9 +8,9 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from access.tokens import token_create
 from accounts import dkim, domains
 from accounts.jobs import dkim_generate_job
-from accounts.tokens import token_create
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
 from dms_admin.models import AuditEntry, JobRun

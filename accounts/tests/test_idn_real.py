@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from access.tokens import token_create
 from accounts.tests.test_mailboxes_real import eventually, imap_login
-from accounts.tokens import token_create
 from dms_admin.audit import Actor
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]

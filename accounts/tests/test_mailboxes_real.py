@@ -9,8 +9,8 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
+from access.tokens import token_create
 from accounts import services
-from accounts.tokens import token_create
 from dms_admin.audit import Actor
 from dms_admin.dms import MailServer
 

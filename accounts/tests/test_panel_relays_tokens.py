@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
+from access.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ def _no_docker(settings):  # type: ignore[no-untyped-def]
 
 
 def test_pages_need_login(client) -> None:  # type: ignore[no-untyped-def]
-    for name in ("accounts:relay-list", "accounts:token-list"):
+    for name in ("accounts:relay-list", "token-list"):
         assert client.get(reverse(name))["Location"].startswith("/login/")
 
 
@@ -51,17 +51,17 @@ def test_restriction_add_and_lift(admin_client, config_dir: Path) -> None:  # ty
 
 def test_a_token_made_in_the_panel_is_shown_once_and_works(admin_client) -> None:  # type: ignore[no-untyped-def]
     page = admin_client.post(
-        reverse("accounts:token-list"), {"name": "backup-script", "scope": "read", "domains": "example.test"}
+        reverse("token-list"), {"name": "backup-script", "scope": "read", "domains": "example.test"}
     )
     secret = page.context["secret"]
     assert secret and secret.encode() in page.content
-    assert secret.encode() not in admin_client.get(reverse("accounts:token-list")).content
+    assert secret.encode() not in admin_client.get(reverse("token-list")).content
     token = ApiToken.objects.get(name="backup-script")
     assert token.digest != secret and secret not in str(token.__dict__)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert api.get("/api/v1/mailboxes/").status_code == 200
-    delete = reverse("accounts:token-delete", args=[token.pk])
+    delete = reverse("token-delete", args=[token.pk])
     assert admin_client.get(delete).status_code == 200
     admin_client.post(delete)
     assert api.get("/api/v1/mailboxes/").status_code == 401

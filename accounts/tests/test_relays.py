@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
+from access.tokens import token_create
 from accounts import relays
-from accounts.tokens import token_create
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
 from dms_admin.errors import Conflict, FieldError

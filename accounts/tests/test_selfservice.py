@@ -11,11 +11,12 @@ import pytest
 from django.test import Client
 from passlib.hash import bcrypt, ldap_salted_sha512, sha256_crypt, sha512_crypt
 
+from access.models import LoginFailure
+from access.throttle import LOCKED_PREFIX
 from accounts import selfservice
 from accounts.selfservice import Check, password_check
 from conftest import TEST_HASH, TEST_PASSWORD
-from dms_admin.models import AuditEntry, LoginFailure
-from dms_admin.throttle import LOCKED_PREFIX
+from dms_admin.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dms_admin.api.auth import ApiAccess
+from access.api_auth import ApiAccess
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -60,6 +60,7 @@ class DocsAccess(ApiAccess):
 
 class SchemaView(SpectacularAPIView):  # type: ignore[misc]
     permission_classes = [DocsAccess]
+    dms_decides_access = True  # any admin may read the API's description (access.roles.DECIDES)
 
     def handle_exception(self, exc: Exception) -> Response:
         # A refusal in the API's JSON error shape, not in the YAML the schema is served in.
@@ -70,6 +71,7 @@ class SchemaView(SpectacularAPIView):  # type: ignore[misc]
 
 class DocsView(SpectacularSwaggerView):  # type: ignore[misc]
     permission_classes = [DocsAccess]
+    dms_decides_access = True  # any admin may read the API's description (access.roles.DECIDES)
 
     def handle_exception(self, exc: Exception) -> Response:
         self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -15,8 +16,9 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.api_auth import api_actor
+from access.roles import domain_scoped, superadmin_required, visible_jobs
 from dms_admin import jobqueue, services, settings_service
-from dms_admin.api.auth import api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import (
@@ -36,7 +38,6 @@ from dms_admin.configstore import ConfigLockTimeout, ConfigStoreError, HistoryNo
 from dms_admin.dms import get_mailserver
 from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry, JobRun
-from dms_admin.roles import domain_scoped, visible_jobs
 
 DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
@@ -56,6 +57,7 @@ HISTORY_FILTERS = [
     operation_id="history_list",
     parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int), *HISTORY_FILTERS],
 )
+@superadmin_required
 @api_view(["GET"])
 def history_list(request: Request) -> Response:
     store = get_store()
@@ -84,6 +86,7 @@ def history_list(request: Request) -> Response:
 @extend_schema(
     responses=inline_serializer("CommitDiff", {"commit": CommitSerializer(), "diff": serializers.CharField()})
 )
+@superadmin_required
 @api_view(["GET"])
 def history_detail(request: Request, sha: str) -> Response:
     store = get_store()
@@ -106,6 +109,7 @@ def history_detail(request: Request, sha: str) -> Response:
         "cannot be rolled back (400)."
     ),
 )
+@superadmin_required
 @api_view(["POST"])
 def history_rollback(request: Request, sha: str) -> Response:
     try:
@@ -129,6 +133,7 @@ def history_rollback(request: Request, sha: str) -> Response:
         "this undoes every later change to the file: `undone` lists them (newest first), also in a dry run."
     ),
 )
+@superadmin_required
 @api_view(["POST"])
 def history_restore_file(request: Request, sha: str) -> Response:
     path = request.data.get("path") if isinstance(request.data, dict) else None
@@ -159,6 +164,7 @@ def history_restore_file(request: Request, sha: str) -> Response:
     responses=inline_serializer("Pending", {"needs": serializers.CharField(), "changes": serializers.ListField()}),
 )
 @extend_schema(methods=["POST"], request=None, responses={202: JobSerializer})
+@superadmin_required
 @api_view(["GET", "POST"])
 def apply(request: Request) -> Response:
     if request.method == "POST":
@@ -224,6 +230,7 @@ def job_stop(request: Request, run_id: str) -> Response:
 
 
 @extend_schema(responses=inline_serializer("Container", {"state": serializers.CharField()}))
+@superadmin_required
 @api_view(["GET"])
 def container(request: Request) -> Response:
     mailserver = get_mailserver()
@@ -283,6 +290,7 @@ def _settings_body_fields() -> dict[str, serializers.Field]:
     description='`{"VAR": "value"}`; null removes the variable (DMS then uses its default). A variable DMS '
     'does not know is refused unless the body also has `"allow_unknown": true`.',
 )
+@superadmin_required
 @api_view(["GET", "PATCH"])
 def settings_api(request: Request) -> Response:
     if request.method == "PATCH":
@@ -307,6 +315,7 @@ def settings_api(request: Request) -> Response:
         "SettingsProblems", {"ok": serializers.BooleanField(), "fields": serializers.DictField()}
     ),
 )
+@superadmin_required
 @api_view(["POST"])
 def settings_validate(request: Request) -> Response:
     body, allow_unknown = _settings_body(request)
@@ -345,6 +354,7 @@ def _settings_body(request: Request) -> tuple[dict[str, str | None], bool]:
         (200, "text/csv"): str,
     },
 )
+@superadmin_required
 @api_view(["GET"])
 def audit(request: Request) -> Response | StreamingHttpResponse:
     entries = audit_filter(
@@ -362,6 +372,7 @@ def audit(request: Request) -> Response | StreamingHttpResponse:
     return paginator.get_paginated_response([{f: getattr(e, f) for f in fields} for e in page])
 
 
+@login_not_required  # the same JSON 404 for everyone
 @csrf_exempt  # it changes nothing; without this a POST would get CSRF's HTML 403 instead
 def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Unknown API paths answer in the API's error shape, not with an HTML page."""

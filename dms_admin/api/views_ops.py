@@ -10,8 +10,9 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.api_auth import api_actor
+from access.roles import superadmin_required
 from dms_admin import fail2ban, health, logs, logscan, updates
-from dms_admin.api.auth import api_actor
 from dms_admin.api.errors import error_response
 from dms_admin.api.serializers import JobSerializer, TextField
 
@@ -43,6 +44,7 @@ class HealthSerializer(serializers.Serializer):
 
 
 @extend_schema(responses=HealthSerializer)
+@superadmin_required
 @api_view(["GET"])
 def health_detail(request: Request) -> Response:
     report = health.health_report()
@@ -94,6 +96,7 @@ class LogsSerializer(serializers.Serializer):
         OpenApiParameter("tail", int, description=f"Lines read from the end (default {logs.DEFAULT_TAIL})"),
     ],
 )
+@superadmin_required
 @api_view(["GET"])
 def log_list(request: Request) -> Response:
     params = request.query_params
@@ -134,6 +137,7 @@ class MessageSerializer(serializers.Serializer):
 
 
 @extend_schema(responses=JailSerializer(many=True))
+@superadmin_required
 @api_view(["GET"])
 def fail2ban_list(request: Request) -> Response:
     try:
@@ -144,12 +148,14 @@ def fail2ban_list(request: Request) -> Response:
 
 
 @extend_schema(request=IpSerializer, responses=MessageSerializer)
+@superadmin_required
 @api_view(["POST"])
 def fail2ban_ban(request: Request) -> Response:
     return _fail2ban_act(request, fail2ban.fail2ban_ban)
 
 
 @extend_schema(request=IpSerializer, responses=MessageSerializer)
+@superadmin_required
 @api_view(["POST"])
 def fail2ban_unban(request: Request) -> Response:
     return _fail2ban_act(request, fail2ban.fail2ban_unban)
@@ -195,6 +201,7 @@ class UpdateStartSerializer(serializers.Serializer):
     parameters=[OpenApiParameter("check", bool, description="Also ask the registry (slow when unreachable)")],
 )
 @extend_schema(methods=["POST"], request=UpdateStartSerializer, responses={202: JobSerializer})
+@superadmin_required
 @api_view(["GET", "POST"])
 def update_list(request: Request) -> Response:
     if request.method == "POST":

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.tokens import token_create
+from access.tokens import token_create
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.models import AuditEntry

@@ -6,9 +6,12 @@
 - anyone else signed in (a Django user with no role) reaches nothing. Mail users never have a
   Django session; they use /me/.
 
-A page or endpoint is superadmin-only unless it is in EXEMPT_PREFIXES or its view is marked
-`domain_scoped` (it narrows a domain admin to their domains itself); `superadmin_required` says
-so in the view. tests/test_url_access.py walks every URL pattern against one table of decisions.
+Each view says who may open it, with one mark: `superadmin_required` (it checks), `domain_scoped`
+(it narrows a domain admin to their domains itself: require_domain, visible, check_domain),
+`enrolment_page` (any admin's own second factor), `any_signed_in_user` (signing out) or Django's
+`login_not_required` (public pages and the mail users' /me/, which check their own session). A
+view with no mark is for superadmins only, so a new page is never open by accident.
+tests/test_url_access.py walks every URL pattern against one table of decisions.
 """
 
 from __future__ import annotations
@@ -19,38 +22,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponseBase, HttpResponseForbidden, JsonResponse
+from rest_framework.permissions import BasePermission
 
 from dms_admin.mailnames import domain_key
-
-# Whole-server pages and endpoints: superadmins only.
-# Kept by hand (fmt: skip): the paths packed by area, the panel's then the API's (not one a line).
-SUPERADMIN_PREFIXES = (
-    "/settings/", "/apply/", "/history/", "/audit/", "/health/", "/logs/", "/fail2ban/",
-    "/updates/", "/backups/", "/spam/", "/django-admin/", "/admins/",
-    "/mailboxes/relays/", "/mailboxes/restrictions/", "/mailboxes/tokens/", "/mailboxes/aliases/regexp/",
-    "/api/v1/settings/", "/api/v1/apply/", "/api/v1/history/", "/api/v1/audit/",
-    "/api/v1/container/", "/api/v1/health/", "/api/v1/logs/", "/api/v1/fail2ban/", "/api/v1/updates/",
-    "/api/v1/backups/", "/api/v1/spam/", "/api/v1/relays/", "/api/v1/restrictions/", "/api/v1/regexp-aliases/",
-    "/api/v1/tokens/",
-)  # fmt: skip
-# Open to everyone or with their own checks (mail users, autoconfig, health probes, API docs).
-EXEMPT_PREFIXES = (
-    "/login/",
-    "/logout/",
-    "/welcome/",
-    "/me/",
-    "/static/",
-    "/healthz",
-    "/metrics",
-    "/mail/",
-    "/.well-known/",
-    "/autodiscover/",
-    "/Autodiscover/",
-    "/api/v1/schema/",
-    "/api/v1/docs/",
-    "/applied/",
-    "/favicon.ico",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,13 +46,13 @@ SUPERADMIN = Scope(superadmin=True)
 def scope_of_user(user: Any) -> Scope | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    token = getattr(user, "token", None)  # dms_admin.api.auth.TokenUser
+    token = getattr(user, "token", None)  # access.api_auth.TokenUser
     if token is not None:
         return Scope(superadmin=not token.domains, domains=frozenset(token.domains))
     if getattr(user, "is_superuser", False):
         return SUPERADMIN
     if getattr(user, "is_staff", False):
-        from accounts.models import DomainAdmin
+        from access.models import DomainAdmin
 
         row = DomainAdmin.objects.filter(user_id=user.pk).first()
         if row is not None and row.domains:
@@ -98,17 +72,18 @@ def _must_enrol(user: Any) -> bool:
 
     if not settings.REQUIRE_2FA:
         return False
-    from dms_admin.two_factor import two_factor_enabled
+    from access.two_factor import two_factor_enabled
 
     return not two_factor_enabled(user=user)
 
 
-def superadmin_only(path: str) -> bool:
-    return path.startswith(SUPERADMIN_PREFIXES)
-
-
 View = TypeVar("View", bound=Callable[..., Any])
 DECIDES = "dms_decides_access"  # set on a view that checks the role itself
+ENROLMENT = "dms_enrolment_page"  # reachable while REQUIRE_2FA still waits for the user's enrolment
+ANY_USER = "dms_any_signed_in_user"  # no role needed at all
+# Third-party trees (Django's admin, django-rq) mark their views public and check only is_staff,
+# which a domain admin is: superadmins only as a whole, by their URL namespace.
+THIRD_PARTY_NAMESPACES = frozenset({"admin", "django_rq"})
 
 
 def domain_scoped(view: View) -> View:
@@ -119,15 +94,29 @@ def domain_scoped(view: View) -> View:
     return view
 
 
+class SuperadminOnly(BasePermission):
+    """The API's side of superadmin_required: a superadmin's session or a token not limited to domains."""
+
+    message = "Only a superadmin (or a token not limited to domains) may use this."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        scope = scope_of_user(getattr(request, "user", None))
+        return scope is not None and scope.superadmin
+
+
 def superadmin_required(view: View) -> View:
     """403 for anyone but a superadmin (or a token not limited to domains), checked on the Scope.
 
-    On an API view put it below @api_view, where the token has been authenticated; a panel view
-    gets the panel's 403 page."""
+    A panel view gets the panel's 403 page. On an API view put it above @api_view: it adds
+    SuperadminOnly to the view's permissions, checked once the token is authenticated."""
+    api_view_class = getattr(view, "cls", None)  # what @api_view made of the function
+    if api_view_class is not None:
+        api_view_class.permission_classes = [*api_view_class.permission_classes, SuperadminOnly]
+        setattr(view, DECIDES, True)
+        return view
 
     @functools.wraps(view)
     def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
-        # The user, not scope_of's cache: under @api_view this is the token's user, not the session's.
         scope = scope_of_user(getattr(request, "user", None))
         if scope is None or not scope.superadmin:
             from django.core.exceptions import PermissionDenied
@@ -139,12 +128,28 @@ def superadmin_required(view: View) -> View:
     return wrapper  # type: ignore[return-value]
 
 
-def open_to_domain_admins(path: str, view: Any) -> bool:
-    """May a domain admin reach this view at all? A path in no table is superadmin-only, unless
-    its view decides itself: a new page must say who may open it."""
-    if superadmin_only(path):
-        return False
-    return path.startswith(EXEMPT_PREFIXES) or bool(getattr(view, DECIDES, False))
+def enrolment_page(view: View) -> View:
+    """Mark a page of the signed-in admin's own second factor: any admin role may open it, and it
+    stays reachable while REQUIRE_2FA waits for their enrolment."""
+    setattr(view, DECIDES, True)
+    setattr(view, ENROLMENT, True)
+    return view
+
+
+def any_signed_in_user(view: View) -> View:
+    """Mark a view that anyone signed in may use, with a role or none (signing out)."""
+    setattr(view, ANY_USER, True)
+    return view
+
+
+def decides_itself(view: Any) -> bool:
+    """Does the view (a function, or a class-based view's as_view()) say who may open it?"""
+    return bool(getattr(view, DECIDES, False) or getattr(getattr(view, "view_class", None), DECIDES, False))
+
+
+def is_public(view: Any) -> bool:
+    """Marked with Django's login_not_required: the view decides alone (it may check a session)."""
+    return getattr(view, "login_required", True) is False
 
 
 def _denied(request: HttpRequest, message: str) -> HttpResponseBase:
@@ -154,42 +159,34 @@ def _denied(request: HttpRequest, message: str) -> HttpResponseBase:
 
 
 class RoleMiddleware:
-    """Panel pages: a signed-in user without a role gets 403; whole-server pages need a superadmin,
-    and so does any page in no table whose view does not decide itself (`open_to_domain_admins`).
+    """Panel pages, by the mark on their view (see the module's docstring): no role, 403; a
+    second factor still to enrol, to its page; an unmarked view, superadmins only.
 
-    The API authenticates tokens in its views, so it re-checks there through `ApiAccess`.
+    The API authenticates tokens in its views, so it decides there, in `ApiAccess`.
     """
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        path = request.path_info
-        user = getattr(request, "user", None)
-        if (
-            not path.startswith(EXEMPT_PREFIXES)
-            and not path.startswith("/api/")
-            and user is not None
-            and user.is_authenticated
-        ):
-            scope = scope_of(request)
-            if scope is None:
-                return _denied(request, "Your account has no admin role here.")
-            if _must_enrol(user) and not path.startswith("/account/2fa/"):
-                # REQUIRE_2FA also covers sessions opened before it was switched on, and the first run.
-                from django.shortcuts import redirect
-
-                return redirect("two-factor")
-            if not scope.superadmin and superadmin_only(path):
-                return _denied(request, "Only a superadmin may open this page.")
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> HttpResponseBase | None:
-        # After URL resolution, so the view's mark is known; the API checks the same in ApiAccess.
+        match = request.resolver_match
+        third_party = bool(match and THIRD_PARTY_NAMESPACES & set(match.namespaces))
         if request.path_info.startswith("/api/") or not request.user.is_authenticated:
             return None
+        if (is_public(view) and not third_party) or getattr(view, ANY_USER, False):
+            return None
         scope = scope_of(request)
-        if scope is not None and not scope.superadmin and not open_to_domain_admins(request.path_info, view):
+        if scope is None:
+            return _denied(request, "Your account has no admin role here.")
+        if _must_enrol(request.user) and not getattr(view, ENROLMENT, False):
+            # REQUIRE_2FA also covers sessions opened before it was switched on, and the first run.
+            from django.shortcuts import redirect
+
+            return redirect("two-factor")
+        if not scope.superadmin and (third_party or not decides_itself(view)):
             return _denied(request, "Only a superadmin may open this page.")
         return None
 

@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.models import DomainAdmin
-from accounts.tokens import token_create
+from access.models import DomainAdmin
+from access.tokens import token_create
 from conftest import TEST_HASH
 from dms_admin.audit import Actor
 

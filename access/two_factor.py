@@ -21,10 +21,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from access.models import RecoveryCode, TwoFactor
+from access.throttle import login_failed, login_lock, login_succeeded
 from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import FieldError
-from dms_admin.models import RecoveryCode, TwoFactor
-from dms_admin.throttle import login_failed, login_lock, login_succeeded
 
 ISSUER = "dms-admin"
 RECOVERY_CODE_COUNT = 10

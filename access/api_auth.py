@@ -10,10 +10,10 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
-from accounts.models import ApiToken
+from access.models import ApiToken
+from access.roles import decides_itself, scope_of_user
 from dms_admin.audit import Actor, audit_api_call, client_ip
 from dms_admin.models import AuditEntry
-from dms_admin.roles import open_to_domain_admins, scope_of_user
 
 
 class TokenUser:
@@ -62,7 +62,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
 
 class ApiAccess(permissions.BasePermission):
-    """The roles of dms_admin.roles, and a token's scope: read, or read and write."""
+    """The roles of access.roles, and a token's scope: read, or read and write."""
 
     message = "This token may only read."
 
@@ -75,7 +75,7 @@ class ApiAccess(permissions.BasePermission):
             self.message = "Your account has no admin role here."
             return False
         match = request.resolver_match
-        if not scope.superadmin and not open_to_domain_admins(request.path_info, match and match.func):
+        if not scope.superadmin and not decides_itself(match and match.func):
             self.message = "Only a superadmin (or a token not limited to domains) may use this."
             return False
         return request.method in permissions.SAFE_METHODS or may_write(request)
@@ -103,7 +103,7 @@ def allowed_domain(request: Request, domain: str) -> bool:
 class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
     """Describes the bearer token in the OpenAPI schema."""
 
-    target_class = "dms_admin.api.auth.BearerTokenAuthentication"
+    target_class = "access.api_auth.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

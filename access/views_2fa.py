@@ -23,11 +23,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from dms_admin import two_factor as tf
+from access import two_factor as tf
+from access.forms import SecondFactorForm, TotpConfirmForm
+from access.roles import domain_scoped, enrolment_page
 from dms_admin.audit import Actor, audit_record, client_ip
 from dms_admin.errors import FieldError, add_service_error
-from dms_admin.forms import SecondFactorForm, TotpConfirmForm
-from dms_admin.roles import domain_scoped
 
 PENDING_KEY = "2fa_pending"
 PENDING_SECONDS = 300
@@ -115,6 +115,7 @@ def login_second_step(request: HttpRequest) -> HttpResponse:
 
 
 @domain_scoped
+@enrolment_page
 @never_cache
 @sensitive_post_parameters("code")  # codes never reach an error report
 @require_http_methods(["GET", "POST"])
@@ -153,6 +154,7 @@ def _confirmed_with_code(
 
 
 @domain_scoped
+@enrolment_page
 @never_cache
 @sensitive_post_parameters("code")  # codes never reach an error report
 @require_http_methods(["GET", "POST"])
@@ -166,6 +168,7 @@ def two_factor_disable_view(request: HttpRequest) -> HttpResponse:
 
 
 @domain_scoped
+@enrolment_page
 @never_cache
 @sensitive_post_parameters("code")  # codes never reach an error report
 @require_http_methods(["GET", "POST"])

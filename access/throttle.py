@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
+from access.models import LoginFailure
 from dms_admin.audit import Actor, audit_record
-from dms_admin.models import LoginFailure
 
 # What every refusal starts with (tests and the login page look for it).
 LOCKED_PREFIX = "Too many failed sign-ins from your address"

@@ -12,8 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from access.forms import AdminUsernameField
 from dms_admin.audit import Actor, audit_record
-from dms_admin.forms import AdminUsernameField
 
 
 class FirstAdminForm(forms.Form):

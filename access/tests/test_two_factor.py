@@ -12,12 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.tokens import token_create
+from access.models import LoginFailure, RecoveryCode, TwoFactor
+from access.throttle import LOCKED_PREFIX
+from access.tokens import token_create
+from access.two_factor import two_factor_enable, two_factor_pending
 from conftest import ADMIN_PASSWORD, sign_in
 from dms_admin.audit import Actor
-from dms_admin.models import AuditEntry, LoginFailure, RecoveryCode, TwoFactor
-from dms_admin.throttle import LOCKED_PREFIX
-from dms_admin.two_factor import two_factor_enable, two_factor_pending
+from dms_admin.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +133,7 @@ def test_the_second_step_expires_after_five_minutes(client, enrolled, monkeypatc
     secret, _ = enrolled
     password_step(client)
     later = time.time() + 301
-    monkeypatch.setattr("dms_admin.views_2fa.time.time", lambda: later)
+    monkeypatch.setattr("access.views_2fa.time.time", lambda: later)
     response = client.post(reverse("login-2fa"), {"code": next_code(secret)})
     assert response["Location"] == reverse("login") and not logged_in(client)
 

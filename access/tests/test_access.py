@@ -18,13 +18,13 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.models import DomainAdmin
-from accounts.tokens import token_create
+from access.models import DomainAdmin, LoginFailure
+from access.tokens import token_create
+from access.two_factor import two_factor_enable, two_factor_pending
 from conftest import ADMIN_PASSWORD, TEST_PASSWORD
 from dms_admin.audit import Actor, client_ip
 from dms_admin.configstore import ConfigStore
-from dms_admin.models import AuditEntry, LoginFailure
-from dms_admin.two_factor import two_factor_enable, two_factor_pending
+from dms_admin.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from accounts.models import ApiToken
+from access.models import ApiToken
 from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.mailnames import normalize_domain

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from dms_admin.forms import AdminUsernameField
+from access.forms import AdminUsernameField
 
 
 class Command(BaseCommand):

@@ -12,10 +12,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import DomainAdmin
+from access.forms import AdminUsernameField
+from access.models import DomainAdmin
+from access.roles import superadmin_required
 from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import FieldError
-from dms_admin.forms import AdminUsernameField
 from dms_admin.mailnames import normalize_domain
 
 
@@ -50,6 +51,7 @@ class DomainAdminForm(forms.Form):
         return str(self.cleaned_data["password"])
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def admin_list(request: HttpRequest) -> HttpResponse:
     form = DomainAdminForm(request.POST or None)
@@ -70,6 +72,7 @@ def admin_list(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/admin_list.html", {"form": form, "rows": rows, "supers": supers})
 
 
+@superadmin_required
 @require_http_methods(["GET", "POST"])
 def admin_delete(request: HttpRequest, pk: int) -> HttpResponse:
     row = get_object_or_404(DomainAdmin.objects.select_related("user"), pk=pk)
