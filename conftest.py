@@ -212,7 +212,7 @@ def browser_page(monkeypatch):  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def _fresh_health_cache():  # type: ignore[no-untyped-def]
     """Home and /metrics keep the container's part of the health report for seconds: not across tests."""
-    from dms_admin.health import forget_cached_report
+    from dms_admin.ops.health import forget_cached_report
 
     forget_cached_report()
     yield

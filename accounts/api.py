@@ -17,6 +17,7 @@ from accounts.validation import normalize_address
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
 from dms_admin.api.serializers import (
+    DRY_RUN,
     ChangeJobResultSerializer,
     ChangeResultSerializer,
     ChangeSerializer,
@@ -28,8 +29,6 @@ from dms_admin.api.serializers import (
 )
 from dms_admin.errors import FieldError
 from dms_admin.mailnames import normalize_domain
-
-DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
 
 class MailboxSerializer(serializers.Serializer):

@@ -16,9 +16,7 @@ from accounts import dkim, domains
 from accounts.dnsrecords import DnsRecord
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
-from dms_admin.api.serializers import ChangeSerializer, TextField, change_payload, is_dry_run, paginated
-
-DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
+from dms_admin.api.serializers import DRY_RUN, ChangeSerializer, TextField, change_payload, is_dry_run, paginated
 
 
 class DomainSerializer(serializers.Serializer):

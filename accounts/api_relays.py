@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -15,9 +15,14 @@ from access.roles import superadmin_required
 from accounts import relays
 from accounts.services import Saved
 from dms_admin.api.errors import error_response
-from dms_admin.api.serializers import ChangeResultSerializer, ChangeSerializer, TextField, change_payload, is_dry_run
-
-DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
+from dms_admin.api.serializers import (
+    DRY_RUN,
+    ChangeResultSerializer,
+    ChangeSerializer,
+    TextField,
+    change_payload,
+    is_dry_run,
+)
 
 
 class RelaySerializer(serializers.Serializer):

@@ -7,7 +7,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import health as accounts_health
-        from dms_admin.health import register_checks
+        from dms_admin.ops.health import register_checks
 
         register_checks("accounts", accounts_health.checks)
         # Job kinds declare themselves there (which can stop midway); the web process needs to know.

@@ -13,14 +13,15 @@ from accounts.dnsrecords import DnsRecord
 from accounts.files import parse_accounts, parse_virtual
 from accounts.models import DnsCheck
 from dms_admin.audit import Actor
+from dms_admin.changes import ChangeOutcome, change_recorded
 from dms_admin.configstore import Change, ChangeResult, ConfigStore, get_store
 from dms_admin.dms import DockerUnavailable, get_mailserver
 from dms_admin.envfile import parse_env
 from dms_admin.errors import Conflict, FieldError
+from dms_admin.hostname import mail_hostname
 from dms_admin.jobqueue import JobReport, job_enqueue
 from dms_admin.mailnames import normalize_domain
 from dms_admin.models import JobRun
-from dms_admin.services import ChangeOutcome, change_recorded, mail_hostname
 
 JOB_ACTIVE = (JobRun.Status.QUEUED, JobRun.Status.RUNNING)
 ACCOUNTS = "postfix-accounts.cf"

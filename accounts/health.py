@@ -13,8 +13,8 @@ from accounts.files import parse_accounts, parse_virtual
 from accounts.models import DnsCheck
 from dms_admin.configstore import get_store
 from dms_admin.errors import FieldError
-from dms_admin.health import OK, WARN, Check
 from dms_admin.mailnames import normalize_domain
+from dms_admin.ops.health import OK, WARN, Check
 
 ACCOUNTS = "postfix-accounts.cf"
 VIRTUAL = "postfix-virtual.cf"

@@ -35,13 +35,13 @@ from accounts.files import (
 from accounts.validation import normalize_address, normalize_alias_address, validate_password, validate_quota
 from dms_admin.audit import Actor
 from dms_admin.background import background
+from dms_admin.changes import ChangeOutcome, change_recorded
 from dms_admin.configstore import ChangeResult, get_store
 from dms_admin.dms import get_mailserver
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.jobqueue import job_enqueue
 from dms_admin.mailnames import address_key, domain_key
 from dms_admin.models import JobRun
-from dms_admin.services import ChangeOutcome, change_recorded
 
 ACCOUNTS = "postfix-accounts.cf"
 VIRTUAL = "postfix-virtual.cf"

@@ -22,7 +22,7 @@ from accounts.validation import normalize_address
 from dms_admin.audit import client_ip
 from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.feedback import change_message
-from dms_admin.services import mail_hostname
+from dms_admin.hostname import mail_hostname
 
 NO_HOSTNAME = "The mail server's name is not known yet; ask your admin to set DMS_MAIL_HOSTNAME."
 XML = "application/xml; charset=utf-8"

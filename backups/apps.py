@@ -7,7 +7,7 @@ class BackupsConfig(AppConfig):
 
     def ready(self) -> None:
         from backups import health as backups_health
-        from dms_admin.health import register_checks
+        from dms_admin.ops.health import register_checks
 
         register_checks("backups", backups_health.checks)
         # Job kinds declare themselves there (which can stop midway); the web process needs to know.

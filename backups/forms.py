@@ -7,7 +7,7 @@ from django.conf import settings
 
 from backups import services
 from backups.models import BackupPolicy
-from dms_admin.forms import validate_cron, validate_timezone
+from dms_admin.schedules import validate_cron, validate_timezone
 
 AGE_HELP = (
     "Optional: an age public key (age1…). Archives are then encrypted to it (.tar.gz.age) and only its secret "

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from backups.models import BackupArchive, BackupPolicy
-from dms_admin.health import BACKUP_MAX_AGE, OK, WARN, Check, next_line
 from dms_admin.models import JobRun
+from dms_admin.ops.health import BACKUP_MAX_AGE, OK, WARN, Check, next_line
 from dms_admin.schedules import next_of
 from dms_admin.units import format_bytes
 

@@ -649,8 +649,8 @@ def _restore_config(
     chain: list[BackupArchive], entries: dict[str, arc.Entry], paths: list[str], *, actor: Actor,
     archive: BackupArchive, key: str | None,
 ) -> dict[str, Any]:  # fmt: skip
+    from dms_admin.changes import change_recorded
     from dms_admin.configstore import get_store
-    from dms_admin.services import change_recorded
 
     content: dict[str, bytes] = {}
     for link in chain:

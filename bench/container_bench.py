@@ -25,9 +25,9 @@ def main() -> None:
     except Exception as exc:
         print(f"container figures not measured: no Docker engine ({exc})")
         return
+    from dms_admin.changes import watched_confirm
     from dms_admin.configstore import ConfigStore
     from dms_admin.dms import MailServer
-    from dms_admin.services import watched_confirm
 
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)

@@ -13,9 +13,9 @@ from django.contrib import messages
 from django.http import HttpRequest
 from django.utils import timezone
 
+from dms_admin.changes import ApplyState, ChangeOutcome
 from dms_admin.models import JobRun
 from dms_admin.plain import explain
-from dms_admin.services import ApplyState, ChangeOutcome
 
 WATCH_SESSION_KEY = "apply_watch"
 WATCH_KEEP = 20

@@ -215,3 +215,21 @@ def _while_locked(write: Callable[[], object], attempts: int = 8) -> None:
             if "locked" not in str(exc) or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * 2**attempt)
+
+
+def job_cancel(*, run: JobRun, actor: Actor) -> None:
+    """Cancel a queued job: RQ drops it, the row says who cancelled it."""
+    import django_rq
+    from django.utils import timezone
+    from redis.exceptions import RedisError
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    # If Redis is down the job cannot start now; should it come back, job_running sees the row
+    # is no longer queued and does not run it.
+    with contextlib.suppress(NoSuchJobError, RedisError):
+        Job.fetch(str(run.id), connection=django_rq.get_connection()).cancel()
+    JobRun.objects.filter(pk=run.pk, status=JobRun.Status.QUEUED).update(
+        status=JobRun.Status.FAILED, error=f"Cancelled by {actor.name}.", finished_at=timezone.now()
+    )
+    audit_record(actor=actor, action="job.cancel", object=f"{run.kind} {run.id}")

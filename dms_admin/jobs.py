@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dms_admin import services
+from dms_admin import changes as services
 from dms_admin.jobqueue import job_running
 
 

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+from django import forms
 from django.db import connection
 from django.utils import timezone
 
@@ -241,3 +242,16 @@ def _known_runs(ids: list[uuid.UUID]) -> set[uuid.UUID]:
         for i in range(0, len(ids), chunk)
         for pk in JobRun.objects.filter(pk__in=ids[i : i + chunk]).values_list("pk", flat=True)
     }
+
+
+def validate_cron(value: str) -> None:
+    cron = " ".join(str(value or "").split())
+    if len(cron.split()) != 5 or not croniter.is_valid(cron):
+        raise forms.ValidationError("Not a valid cron expression: five fields, like 30 3 * * * (03:30 every day).")
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value or "")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise forms.ValidationError("Not a known time zone, like Europe/Berlin or UTC.") from exc

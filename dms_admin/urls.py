@@ -3,19 +3,24 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from dms_admin import metrics, views, views_jobs, views_ops, views_settings
+from dms_admin import views
+from dms_admin.activity import views as activity
+from dms_admin.activity import views_jobs
+from dms_admin.mailserver_env import views as views_settings
+from dms_admin.ops import metrics
+from dms_admin.ops import views as views_ops
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", views_ops.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon),
     path("metrics", metrics.metrics, name="metrics"),
-    path("history/", views.history_list, name="history-list"),
-    path("history/<str:sha>/", views.history_detail, name="history-detail"),
-    path("history/<str:sha>/rollback/", views.history_rollback, name="history-rollback"),
-    path("history/<str:sha>/restore-file/", views.history_restore_file, name="history-restore-file"),
-    path("audit/", views.audit_list, name="audit-list"),
-    path("apply/", views.apply_view, name="apply"),
+    path("history/", activity.history_list, name="history-list"),
+    path("history/<str:sha>/", activity.history_detail, name="history-detail"),
+    path("history/<str:sha>/rollback/", activity.history_rollback, name="history-rollback"),
+    path("history/<str:sha>/restore-file/", activity.history_restore_file, name="history-restore-file"),
+    path("audit/", activity.audit_list, name="audit-list"),
+    path("apply/", activity.apply_view, name="apply"),
     path("settings/", views_settings.settings_view, name="settings"),
     path("health/", views_ops.health_view, name="health"),
     path("logs/", views_ops.logs_view, name="logs"),
@@ -26,8 +31,8 @@ urlpatterns = [
     path("updates/start/", views_ops.update_start, name="update-start"),
     path("settings/fix/<str:name>/", views_settings.settings_fix_view, name="settings-fix"),
     path("jobs/", views_jobs.job_list, name="job-list"),
-    path("jobs/<uuid:run_id>/", views.job_detail, name="job-detail"),
-    path("applied/<uuid:run_id>/", views.apply_status, name="apply-status"),
+    path("jobs/<uuid:run_id>/", views_jobs.job_detail, name="job-detail"),
+    path("applied/<uuid:run_id>/", views_jobs.apply_status, name="apply-status"),
     path("jobs/<uuid:run_id>/retry/", views_jobs.job_retry_view, name="job-retry"),
     path("jobs/<uuid:run_id>/cancel/", views_jobs.job_cancel_view, name="job-cancel"),
     path("jobs/<uuid:run_id>/stop/", views_jobs.job_stop_view, name="job-stop"),

@@ -15,11 +15,9 @@ from access.api_auth import api_actor
 from access.roles import superadmin_required
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
-from dms_admin.api.serializers import ChangeSerializer, JobSerializer, change_payload, is_dry_run, paginated
+from dms_admin.api.serializers import DRY_RUN, ChangeSerializer, JobSerializer, change_payload, is_dry_run, paginated
 from spam import files, services
 from spam.models import TrainingRun, TrainingSchedule
-
-DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")
 
 
 class RulesSerializer(serializers.Serializer):

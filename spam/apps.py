@@ -6,7 +6,7 @@ class SpamConfig(AppConfig):
     verbose_name = "Spam filtering and training"
 
     def ready(self) -> None:
-        from dms_admin.health import register_checks
+        from dms_admin.ops.health import register_checks
         from spam import health as spam_health
 
         register_checks("spam", spam_health.checks)

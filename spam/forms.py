@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from dms_admin.forms import validate_cron, validate_timezone
+from dms_admin.schedules import validate_cron, validate_timezone
 from spam.models import TrainingSchedule
 
 

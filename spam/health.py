@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from dms_admin.health import OK, Check, age_check, next_line
 from dms_admin.models import JobRun
+from dms_admin.ops.health import OK, Check, age_check, next_line
 from dms_admin.schedules import next_of
 from spam.models import TrainingSchedule
 from spam.services import TRAIN_KIND

@@ -12,16 +12,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from dms_admin import dmsenv, settings_service
 from dms_admin.audit import Actor, audit_record
+from dms_admin.changes import ChangeOutcome, change_recorded
 from dms_admin.configstore import ChangeResult, get_store
 from dms_admin.dms import DockerUnavailable, MailServer, get_mailserver
 from dms_admin.errors import FieldError
 from dms_admin.jobqueue import JobReport, job_enqueue
 from dms_admin.mailnames import address_key, domain_key
+from dms_admin.mailserver_env import catalogue as dmsenv
+from dms_admin.mailserver_env import service as settings_service
 from dms_admin.models import JobRun
 from dms_admin.schedules import zone
-from dms_admin.services import ChangeOutcome, change_recorded
 from spam import files
 from spam.models import TrainingRun, TrainingSchedule
 

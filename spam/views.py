@@ -13,8 +13,8 @@ from dms_admin.audit import Actor
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import FieldError, add_service_error
 from dms_admin.feedback import change_message, failure
-from dms_admin.forms import settings_changes
 from dms_admin.jobqueue import JobConflict
+from dms_admin.mailserver_env.forms import settings_changes
 from spam import files, services
 from spam.forms import RulesForm, ScheduleForm
 from spam.models import TrainingRun, TrainingSchedule

@@ -7,7 +7,7 @@ import pytest
 from django_rq import get_worker
 
 from conftest import TEST_HASH
-from dms_admin import services
+from dms_admin import changes as services
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
 from dms_admin.dms import DockerUnavailable, get_mailserver

@@ -32,7 +32,7 @@ from django_rq import get_worker
 from docker.models.services import Service
 from docker.types import RestartPolicy
 
-from dms_admin import services as dms_services
+from dms_admin import changes as dms_services
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
 from dms_admin.dms import ContainerNotFound, DockerUnavailable, MailServer

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from dms_admin import dmsenv
 from dms_admin.envfile import parse_env
 from dms_admin.errors import FieldError
+from dms_admin.mailserver_env import catalogue as dmsenv
 
 
 def test_render_keeps_comments_order_and_unknown_lines() -> None:

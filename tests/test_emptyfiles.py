@@ -8,10 +8,11 @@ import pytest
 
 from accounts import dkim, relays
 from accounts import services as account_services
-from dms_admin import emptyfiles, settings_service
+from dms_admin import emptyfiles
 from dms_admin.apply import Action, action_for
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
+from dms_admin.mailserver_env import service as settings_service
 from dms_admin.models import PendingChange
 from spam import files as spam_files
 

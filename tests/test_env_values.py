@@ -10,10 +10,10 @@ from rest_framework.test import APIClient
 
 from access.tokens import token_create
 from accounts import services
-from dms_admin import dmsenv
 from dms_admin.audit import Actor
 from dms_admin.errors import FieldError
-from dms_admin.settings_service import settings_read, settings_update
+from dms_admin.mailserver_env import catalogue as dmsenv
+from dms_admin.mailserver_env.service import settings_read, settings_update
 
 pytestmark = pytest.mark.django_db
 ADMIN = Actor(name="admin")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from dms_admin import fail2ban
 from dms_admin.audit import Actor
 from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry
+from dms_admin.ops import fail2ban
 from tests.ops_helpers import UNREACHABLE, api_client, put_file, use_real_engine
 
 pytestmark = [pytest.mark.django_db]

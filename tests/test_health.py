@@ -9,9 +9,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from dms_admin import health
 from dms_admin.dms import get_mailserver
 from dms_admin.models import JobRun
+from dms_admin.ops import health
 from tests.ops_helpers import UNREACHABLE, api_client, put_file, use_real_engine, write_log
 from tests.test_logscan import SAMPLES
 

@@ -235,7 +235,7 @@ def test_history_page_filters(admin_client, store: ConfigStore) -> None:  # type
 
 
 def test_history_pager_keeps_the_filters(admin_client, store: ConfigStore, settings) -> None:  # type: ignore[no-untyped-def]
-    from dms_admin import views
+    from dms_admin.activity import views
 
     store.record_external_changes()
     for i in range(4):

@@ -18,10 +18,10 @@ from backups import services as backups
 from backups.models import BackupArchive, BackupPolicy
 from conftest import sign_in
 from dms_admin.audit import Actor
+from dms_admin.changes import apply_start
 from dms_admin.jobqueue import job_enqueue
+from dms_admin.mailserver_env.service import settings_update
 from dms_admin.models import JobRun
-from dms_admin.services import apply_start
-from dms_admin.settings_service import settings_update
 from spam import services as spam
 from tests.jobworker import ThreadedWorker
 

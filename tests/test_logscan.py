@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dms_admin import logscan
+from dms_admin.ops import logscan
 
 SAMPLES = {
     "opendkim-down": "Nov 25 14:18:43 mail postfix/cleanup[812]: warning: connect to Milter service"

@@ -111,7 +111,7 @@ def test_unredaction_takes_the_live_values() -> None:
 
 
 def test_mail_hostname_prefers_the_setting_then_override_hostname(settings, store) -> None:  # type: ignore[no-untyped-def]
-    from dms_admin.services import mail_hostname
+    from dms_admin.hostname import mail_hostname
 
     settings.DMS_MAIL_HOSTNAME = ""
     settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"

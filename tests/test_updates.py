@@ -11,12 +11,12 @@ import pytest
 from django.urls import reverse
 from django_rq import get_worker
 
-from dms_admin import updates
 from dms_admin.audit import Actor
 from dms_admin.dms import get_mailserver, split_reference
 from dms_admin.errors import FieldError
 from dms_admin.jobqueue import JobConflict
 from dms_admin.models import AuditEntry, JobRun
+from dms_admin.ops import updates
 from tests.ops_helpers import UNREACHABLE, api_client, use_real_engine
 
 

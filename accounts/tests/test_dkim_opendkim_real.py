@@ -14,7 +14,7 @@ from django_rq import get_worker
 from docker.models.containers import Container
 
 from accounts import domains
-from dms_admin import services
+from dms_admin import changes as services
 from dms_admin.audit import Actor
 from dms_admin.dms import get_mailserver
 from dms_admin.models import JobRun

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from dms_admin.configstore import ChangeResult, RollbackConflict
+from dms_admin.changes import ChangeOutcome
+from dms_admin.configstore import (
+    ChangeResult,
+    RollbackConflict,
+)
 from dms_admin.models import JobRun
-from dms_admin.services import ChangeOutcome
 
 
 class TextField(serializers.CharField):
@@ -188,3 +191,6 @@ class AuditEntrySerializer(serializers.Serializer):
     action = serializers.CharField()
     object = serializers.CharField(allow_blank=True)
     commit = serializers.CharField(allow_blank=True)
+
+
+DRY_RUN = OpenApiParameter("dry_run", bool, description="Preview: nothing is written; the answer holds the diff.")

@@ -50,7 +50,7 @@ def after_status(message: Any) -> str:
 
 @register.filter
 def group(overview: Any, name: str) -> list[Any]:
-    """The home page's checks of one group (dms_admin.overview.CHECK_GROUPS)."""
+    """The home page's checks of one group (dms_admin.ops.overview.CHECK_GROUPS)."""
     return list(overview.group(name))
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -12,9 +13,13 @@ from rest_framework.response import Response
 
 from access.api_auth import api_actor
 from access.roles import superadmin_required
-from dms_admin import fail2ban, health, logs, logscan, updates
 from dms_admin.api.errors import error_response
-from dms_admin.api.serializers import JobSerializer, TextField
+from dms_admin.api.serializers import (
+    JobSerializer,
+    TextField,
+)
+from dms_admin.dms import get_mailserver
+from dms_admin.ops import fail2ban, health, logs, logscan, updates
 
 
 class CheckSerializer(serializers.Serializer):
@@ -211,3 +216,24 @@ def update_list(request: Request) -> Response:
         return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
     check = str(request.query_params.get("check", "")).lower() in ("1", "true", "yes")
     return Response(UpdateInfoSerializer(updates.update_check(registry=check)).data)
+
+
+@extend_schema(responses=inline_serializer("Container", {"state": serializers.CharField()}))
+@superadmin_required
+@api_view(["GET"])
+def container(request: Request) -> Response:
+    mailserver = get_mailserver()
+    status_ = mailserver.status()
+    memory = mailserver.memory() if status_.running else None
+    return Response(
+        {
+            "name": status_.name,
+            "state": status_.state,
+            "health": status_.health,
+            "version": status_.version,
+            "image": status_.image,
+            "started_at": status_.started_at,
+            "memory": {"used": memory.used, "limit": memory.limit} if memory else None,
+            "checked_at": timezone.now(),
+        }
+    )

@@ -18,10 +18,11 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from dms_admin import logscan, units
+from dms_admin import units
 from dms_admin.dms import ContainerStatus, DockerUnavailable, MailServer, get_mailserver
 from dms_admin.envfile import parse_env
 from dms_admin.models import JobRun
+from dms_admin.ops import logscan
 
 OK, WARN, ERROR = "ok", "warn", "error"
 RANK = {OK: 0, WARN: 1, ERROR: 2}
@@ -504,8 +505,8 @@ def disk_checks() -> list[Check]:
 
 
 def pending_check() -> Check:
+    from dms_admin.changes import pending_files
     from dms_admin.models import PendingChange
-    from dms_admin.services import pending_files
 
     files = pending_files(list(PendingChange.objects.all()))
     gauges = (("dms_admin_pending_changes", "Files saved that the mail container does not use yet", len(files)),)

@@ -10,12 +10,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from access.roles import superadmin_required
-from dms_admin import fail2ban, feedback, health, logs, logscan, updates
+from access.roles import domain_scoped, scope_of, superadmin_required
+from dms_admin import changes, feedback
+from dms_admin.activity import services as history
 from dms_admin.audit import Actor
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.jobqueue import JobConflict
+from dms_admin.models import JobRun
+from dms_admin.ops import fail2ban, health, logs, logscan, overview, updates
 
 SINCE_CHOICES = [
     ("15m", "15 minutes"),
@@ -143,3 +146,19 @@ def update_start(request: HttpRequest) -> HttpResponse:
         feedback.failure(request, "The update did not start:", exc)
         return redirect("updates")
     return redirect("job-detail", run_id=run.id)
+
+
+@domain_scoped
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    if scope is not None and not scope.superadmin:
+        return redirect("accounts:mailbox-list")  # a domain admin's work starts with their mailboxes
+    context = {
+        "overview": overview.server_overview(),
+        "pending": changes.pending_summary(),
+        "history": history.history_current(limit=6),
+        "jobs": JobRun.objects.exclude(kind="confirm")[:5],
+        "needs_first_mailbox": overview.needs_first_mailbox(),
+    }
+    return render(request, "dms_admin/home.html", context)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 
-from dms_admin import dmsenv
 from dms_admin.audit import Actor
+from dms_admin.changes import ChangeOutcome, change_recorded
 from dms_admin.configstore import ChangeResult, get_store
 from dms_admin.dms import DockerUnavailable, get_mailserver
 from dms_admin.errors import Conflict, FieldError
-from dms_admin.services import ChangeOutcome, change_recorded
+from dms_admin.mailserver_env import catalogue as dmsenv
 
 ENV_FILE = "mailserver.env"
 

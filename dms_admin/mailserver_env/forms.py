@@ -1,14 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter
-from django import forms
 
 from dms_admin import units
 from dms_admin.errors import FieldError
-from dms_admin.settings_service import Setting, settings_validate
+from dms_admin.mailserver_env.service import Setting, settings_validate
 
 # ---- mailserver.env fields (the settings page and the spam settings page) -------------------------------
 
@@ -48,16 +44,3 @@ def settings_changes(posted: Mapping[str, str], rows: list[Setting]) -> tuple[di
 
 # ---- schedule fields (backup policies, training schedules): checked in the form so that every bad
 # field shows at once; the services check the same again on their own --------------------------------
-
-
-def validate_cron(value: str) -> None:
-    cron = " ".join(str(value or "").split())
-    if len(cron.split()) != 5 or not croniter.is_valid(cron):
-        raise forms.ValidationError("Not a valid cron expression: five fields, like 30 3 * * * (03:30 every day).")
-
-
-def validate_timezone(value: str) -> None:
-    try:
-        ZoneInfo(value or "")
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise forms.ValidationError("Not a known time zone, like Europe/Berlin or UTC.") from exc

@@ -8,11 +8,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from access.roles import superadmin_required
-from dms_admin import dmsenv, feedback, units
+from dms_admin import feedback, units
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError
-from dms_admin.forms import BYTE_VARS, settings_changes
-from dms_admin.settings_service import Setting, dms_version, settings_fix, settings_read, settings_update
+from dms_admin.mailserver_env import catalogue as dmsenv
+from dms_admin.mailserver_env.forms import BYTE_VARS, settings_changes
+from dms_admin.mailserver_env.service import Setting, dms_version, settings_fix, settings_read, settings_update
 
 
 def _sizes(rows: list[Setting]) -> dict[str, str]:

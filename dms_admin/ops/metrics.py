@@ -10,8 +10,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from dms_admin.health import RANK, health_report_cached
 from dms_admin.jobqueue import rq_queue
+from dms_admin.ops.health import RANK, health_report_cached
 
 
 def _gauges() -> list[tuple[str, str, float]]:

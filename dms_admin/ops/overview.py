@@ -4,8 +4,12 @@ API and /metrics), with a red/amber/green verdict and the first thing to fix."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
-from dms_admin.health import OK, Check, HealthReport, Program, health_report_cached
+from dms_admin.configstore import (
+    get_store,
+)
+from dms_admin.ops.health import OK, Check, HealthReport, Program, health_report_cached
 from dms_admin.plain import Problem, explain
 
 # The services an admin asks about first, in DMS's supervisor program names.
@@ -75,3 +79,14 @@ def server_overview() -> Overview:
         services=services_of(report.programs) if report.programs else [],
         checks={c.id: c for c in report.checks},
     )
+
+
+def needs_first_mailbox() -> bool:
+    """DMS (FILE provisioner, not SMTP_ONLY) stops about two minutes after starting without one."""
+    from dms_admin.envfile import parse_env
+
+    store = get_store()
+    env = parse_env(store.read("mailserver.env"))
+    if env.get("SMTP_ONLY") == "1" or env.get("ACCOUNT_PROVISIONER", "FILE") not in ("", "FILE"):
+        return False
+    return re.search(r"^[ \t]*[^#\s][^|\n]*@[^|\n]+\|", store.read("postfix-accounts.cf"), re.MULTILINE) is None

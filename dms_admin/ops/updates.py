@@ -9,11 +9,11 @@ import dataclasses
 from django.conf import settings
 
 from dms_admin.audit import Actor, audit_record
+from dms_admin.changes import ApplyReverted, last_log_lines
 from dms_admin.dms import DockerUnavailable, ImageInfo, MailServer, env_to_restore, get_mailserver, split_reference
 from dms_admin.errors import FieldError
 from dms_admin.jobqueue import JobConflict, JobReport, job_enqueue, job_running
 from dms_admin.models import JobRun
-from dms_admin.services import ApplyReverted, last_log_lines
 
 # Jobs that re-create the mail container must not overlap.
 RECREATING_KINDS = ("apply", "update")
@@ -77,7 +77,9 @@ def update_start(*, image: str, actor: Actor, mailserver: MailServer | None = No
     if busy.exists():
         raise JobConflict("An apply or update job is already queued or running.")
     audit_record(actor=actor, action="update.start", object=image, detail=f"from {ref}")
-    return job_enqueue(kind="update", func="dms_admin.updates.update_job", args=(image,), actor=actor, exclusive=True)
+    return job_enqueue(
+        kind="update", func="dms_admin.ops.updates.update_job", args=(image,), actor=actor, exclusive=True
+    )
 
 
 def update_job(run_id: str, image: str) -> None:

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from dms_admin import logscan
 from dms_admin.dms import MailServer, get_mailserver
 from dms_admin.errors import FieldError
+from dms_admin.ops import logscan
 
 DEFAULT_TAIL = 2000
 MAX_TAIL = 20000
