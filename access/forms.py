@@ -59,3 +59,12 @@ class TotpConfirmForm(forms.Form):
         help_text="The 6 digits the app shows for dms-admin.",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    scope = forms.ChoiceField(choices=[("read", "read only"), ("write", "read and write")])
+    domains = forms.CharField(required=False, help_text="Limit to these domains, one per line; empty for all.")
+    expires = forms.IntegerField(
+        required=False, min_value=1, max_value=3650, help_text="Days until it expires; empty for never."
+    )

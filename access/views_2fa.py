@@ -75,6 +75,21 @@ def _enrol_page(request: HttpRequest, user: User, form: TotpConfirmForm, action:
     return render(request, "dms_admin/two_factor_enrol.html", context)
 
 
+def _enrol_at_login(request: HttpRequest, user: Any, state: dict[str, Any], actor: Actor) -> HttpResponse:
+    """REQUIRE_2FA and no authenticator yet: enrol one, then sign in and show the recovery codes."""
+    enrol = TotpConfirmForm(request.POST or None)
+    if request.method == "POST" and enrol.is_valid():
+        try:
+            codes = tf.two_factor_enable(user=user, code=enrol.cleaned_data["code"], actor=actor)
+        except FieldError as error:
+            add_service_error(enrol, error)
+        else:
+            _login_finish(request, user, state, "enrolled")
+            context = {"codes": codes, "continue_url": safe_next(request, state.get("next", ""))}
+            return render(request, "dms_admin/two_factor_codes.html", context)
+    return _enrol_page(request, user, enrol, reverse("login-2fa"))
+
+
 @login_not_required
 @never_cache
 @sensitive_post_parameters("code")  # codes never reach an error report
@@ -86,17 +101,7 @@ def login_second_step(request: HttpRequest) -> HttpResponse:
     user, state = pending
     actor = Actor(name=user.get_username(), ip=client_ip(request))
     if not tf.two_factor_enabled(user=user):  # REQUIRE_2FA and not set up yet: enrol before anything else
-        enrol = TotpConfirmForm(request.POST or None)
-        if request.method == "POST" and enrol.is_valid():
-            try:
-                codes = tf.two_factor_enable(user=user, code=enrol.cleaned_data["code"], actor=actor)
-            except FieldError as error:
-                add_service_error(enrol, error)
-            else:
-                _login_finish(request, user, state, "enrolled")
-                context = {"codes": codes, "continue_url": safe_next(request, state.get("next", ""))}
-                return render(request, "dms_admin/two_factor_codes.html", context)
-        return _enrol_page(request, user, enrol, reverse("login-2fa"))
+        return _enrol_at_login(request, user, state, actor)
     form = SecondFactorForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

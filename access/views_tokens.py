@@ -8,10 +8,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from access.forms import TokenForm
 from access.models import ApiToken
 from access.roles import superadmin_required
 from access.tokens import token_create, token_delete
-from accounts.forms import TokenForm
 from dms_admin.audit import Actor
 from dms_admin.errors import Conflict, FieldError, add_service_error
 

@@ -27,6 +27,7 @@ from dms_admin.api.serializers import (
     is_dry_run,
     paginated,
 )
+from dms_admin.audit import Actor
 from dms_admin.errors import FieldError
 from dms_admin.mailnames import normalize_domain
 
@@ -93,6 +94,25 @@ def _find(request: Request, address: str) -> services.Mailbox | None:
     return mailbox
 
 
+def _mailbox_page(request: Request) -> Response:
+    search, domain = request.query_params.get("search", ""), _domain_filter(request)
+    mailboxes = [m for m in services.mailbox_list(search=search, domain=domain) if allowed_domain(request, m.domain)]
+    paginator = Pagination()
+    page = paginator.paginate_queryset(mailboxes, request)  # type: ignore[arg-type]
+    return paginator.get_paginated_response([_mailbox_data(m) for m in page or []])
+
+
+def _mailbox_delete(request: Request, mailbox: Any, actor: Actor, dry_run: bool) -> Response:
+    """The account goes; with ?purge=1 its mail folder too, in a job (202 with the job)."""
+    purge = str(request.query_params.get("purge", "")).lower() in ("1", "true", "yes")
+    saved = services.mailbox_delete(address=mailbox.address, actor=actor, dry_run=dry_run)
+    payload = change_payload(saved.result, saved.outcome)
+    if purge and not dry_run:
+        run = services.mailbox_purge_start(address=mailbox.address, actor=actor)
+        return Response({**payload, "job": JobSerializer(run).data}, status=status.HTTP_202_ACCEPTED)
+    return Response(payload)
+
+
 @domain_scoped
 @extend_schema(
     methods=["GET"],
@@ -110,16 +130,7 @@ def _find(request: Request, address: str) -> services.Mailbox | None:
 @api_view(["GET", "POST"])
 def mailbox_list(request: Request) -> Response:
     if request.method == "GET":
-        mailboxes = [
-            m
-            for m in services.mailbox_list(
-                search=request.query_params.get("search", ""), domain=_domain_filter(request)
-            )
-            if allowed_domain(request, m.domain)
-        ]
-        paginator = Pagination()
-        page = paginator.paginate_queryset(mailboxes, request)  # type: ignore[arg-type]
-        return paginator.get_paginated_response([_mailbox_data(m) for m in page or []])
+        return _mailbox_page(request)
     many = isinstance(request.data, list)
     serializer = MailboxCreateSerializer(data=request.data, many=many)
     serializer.is_valid(raise_exception=True)
@@ -160,13 +171,7 @@ def mailbox_detail(request: Request, address: str) -> Response:
     if request.method == "GET":
         return Response(_mailbox_data(mailbox))
     if request.method == "DELETE":
-        purge = str(request.query_params.get("purge", "")).lower() in ("1", "true", "yes")
-        saved = services.mailbox_delete(address=mailbox.address, actor=actor, dry_run=dry_run)
-        payload = change_payload(saved.result, saved.outcome)
-        if purge and not dry_run:
-            run = services.mailbox_purge_start(address=mailbox.address, actor=actor)
-            return Response({**payload, "job": JobSerializer(run).data}, status=status.HTTP_202_ACCEPTED)
-        return Response(payload)
+        return _mailbox_delete(request, mailbox, actor, dry_run)
     serializer = MailboxUpdateSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data

@@ -146,12 +146,3 @@ class RelayForm(forms.Form):
 class RestrictionForm(forms.Form):
     address = forms.CharField(max_length=320)
     direction = forms.ChoiceField(choices=[("send", "may not send"), ("receive", "may not receive")])
-
-
-class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    scope = forms.ChoiceField(choices=[("read", "read only"), ("write", "read and write")])
-    domains = forms.CharField(required=False, help_text="Limit to these domains, one per line; empty for all.")
-    expires = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, help_text="Days until it expires; empty for never."
-    )

@@ -36,11 +36,14 @@ class PolicySerializer(serializers.Serializer):
     compression = serializers.ChoiceField(choices=BackupPolicy.Compression.values, default="gzip")
     incremental = serializers.BooleanField(default=False)
     age_recipient = serializers.CharField(
-        max_length=100, required=False, allow_blank=True, default="",
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
         help_text="An age public key (age1…, from `age-keygen`): archives are encrypted to it (.tar.gz.age). "
         "Empty: not encrypted, and the archives hold the server's secrets (relay passwords, DKIM keys) in clear, "
         "readable by dms-admin's Unix user.",
-    )  # fmt: skip
+    )
     keep_last = serializers.IntegerField(min_value=0, default=7)
     keep_daily = serializers.IntegerField(min_value=0, default=7)
     keep_weekly = serializers.IntegerField(min_value=0, default=4)
@@ -85,9 +88,14 @@ IDENTITY_HELP = (
 
 class VerifySerializer(serializers.Serializer):
     identity = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, default="", max_length=4000, trim_whitespace=False,
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=4000,
+        trim_whitespace=False,
         help_text=IDENTITY_HELP,
-    )  # fmt: skip
+    )
 
 
 class RestoreSerializer(VerifySerializer):
@@ -236,9 +244,13 @@ def archive_restore(request: Request, archive_id: int) -> Response:
     dry_run = data["dry_run"] or str(request.query_params.get("dry_run", "")).lower() in ("1", "true", "yes")
     try:
         run = services.restore_start(
-            archive=archive, scope=data["scope"], mailbox=data["mailbox"], dry_run=dry_run, actor=api_actor(request),
+            archive=archive,
+            scope=data["scope"],
+            mailbox=data["mailbox"],
+            dry_run=dry_run,
+            actor=api_actor(request),
             identity=data["identity"],
-        )  # fmt: skip
+        )
     except services.QueueUnavailable as error:
         return _queue_down(error)
     return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)

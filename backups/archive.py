@@ -101,8 +101,14 @@ class Entry:
     def same_as(self, other: Entry) -> bool:
         """Unchanged for an incremental backup: GNU tar's and rsync's rule, size and mtime."""
         return (self.type, self.size, self.mtime_ns, self.uid, self.gid, self.mode, self.link) == (
-            other.type, other.size, other.mtime_ns, other.uid, other.gid, other.mode, other.link,
-        )  # fmt: skip
+            other.type,
+            other.size,
+            other.mtime_ns,
+            other.uid,
+            other.gid,
+            other.mode,
+            other.link,
+        )
 
 
 def order_key(path: str) -> list[str]:
@@ -193,10 +199,15 @@ class Manifest:
 
     def header(self) -> dict[str, Any]:
         return {
-            "version": MANIFEST_VERSION, "name": self.name, "kind": self.kind, "created_at": self.created_at,
-            "compression": self.compression, "parent": self.parent, "roots": self.roots,
+            "version": MANIFEST_VERSION,
+            "name": self.name,
+            "kind": self.kind,
+            "created_at": self.created_at,
+            "compression": self.compression,
+            "parent": self.parent,
+            "roots": self.roots,
             "age_recipient": self.age_recipient,
-        }  # fmt: skip
+        }
 
     def dump(self) -> bytes:
         """The manifest file, in the layout `write_archive` streams."""
@@ -378,9 +389,15 @@ def _scan_dir(
 
 def _entry(path: str, type_: str, st: os.stat_result) -> Entry:
     return Entry(
-        path, type_, st.st_size if type_ == "file" else 0, int(st.st_mtime), st.st_mtime_ns, st.st_uid, st.st_gid,
+        path,
+        type_,
+        st.st_size if type_ == "file" else 0,
+        int(st.st_mtime),
+        st.st_mtime_ns,
+        st.st_uid,
+        st.st_gid,
         stat.S_IMODE(st.st_mode),
-    )  # fmt: skip
+    )
 
 
 # ---- compressed output ---------------------------------------------------------------------------
@@ -813,9 +830,13 @@ def _common_prefix(paths: set[str]) -> str:
 
 
 def _scan_to_spool(
-    spool: IO[bytes], roots: dict[str, Path], only: set[str] | None, name: str, incremental: bool,
+    spool: IO[bytes],
+    roots: dict[str, Path],
+    only: set[str] | None,
+    name: str,
+    incremental: bool,
     parent: _SortedParent | _IndexedParent | None,
-) -> Progress:  # fmt: skip
+) -> Progress:
     """First pass: the scan, compared with the parent, into the spool file; the totals of what to archive."""
     state = Progress()
     batch: list[_Record] = []
@@ -829,10 +850,22 @@ def _scan_to_spool(
             sha256, archive = "", name
             state.files_total += 1
             state.bytes_total += entry.size
-        batch.append((
-            entry.path, entry.type, entry.size, entry.mtime, entry.mtime_ns, entry.uid, entry.gid, entry.mode,
-            sha256, entry.link, archive, disk,
-        ))  # fmt: skip
+        batch.append(
+            (
+                entry.path,
+                entry.type,
+                entry.size,
+                entry.mtime,
+                entry.mtime_ns,
+                entry.uid,
+                entry.gid,
+                entry.mode,
+                sha256,
+                entry.link,
+                archive,
+                disk,
+            )
+        )
         if len(batch) >= _SPOOL_BATCH:
             _spool_write(spool, batch)
             batch.clear()
@@ -856,10 +889,20 @@ def _spooled(spool: IO[bytes]) -> Iterator[_Record]:
 
 
 def write_archive(
-    *, dest: Path, name: str, roots: dict[str, Path], compression: str = "gzip", kind: str = "full",
-    parent: Path | Manifest | None = None, created_at: str, progress: ProgressCallback | None = None,
-    only: set[str] | None = None, ratio: float | None = None, check_space: bool = True, age_recipient: str = "",
-) -> Written:  # fmt: skip
+    *,
+    dest: Path,
+    name: str,
+    roots: dict[str, Path],
+    compression: str = "gzip",
+    kind: str = "full",
+    parent: Path | Manifest | None = None,
+    created_at: str,
+    progress: ProgressCallback | None = None,
+    only: set[str] | None = None,
+    ratio: float | None = None,
+    check_space: bool = True,
+    age_recipient: str = "",
+) -> Written:
     """Write `dest/name` and `dest/name.manifest.json`; nothing is left behind if it fails.
 
     `parent` is the previous archive's manifest (its path, or loaded): an incremental archive holds
@@ -881,10 +924,15 @@ def write_archive(
         parent_name, parent_path = manifest_header(parent)["name"], parent
         parent_entries = lambda: manifest_entries(parent_path)  # noqa: E731
     header = {
-        "version": MANIFEST_VERSION, "name": name, "kind": kind, "created_at": created_at,
-        "compression": compression, "parent": parent_name, "roots": {k: str(v) for k, v in roots.items()},
+        "version": MANIFEST_VERSION,
+        "name": name,
+        "kind": kind,
+        "created_at": created_at,
+        "compression": compression,
+        "parent": parent_name,
+        "roots": {k: str(v) for k, v in roots.items()},
         "age_recipient": age_recipient,
-    }  # fmt: skip
+    }
     incremental = kind == "incremental"
     target = dest / name
     tmp = dest / f"{TEMP_PREFIX}{name}"
@@ -953,16 +1001,29 @@ def write_archive(
         _remove(created, dest / manifest_name(name))
         raise
     return Written(
-        name=name, kind=kind, parent=parent_name, sha256=out.sha.hexdigest(), size=out.size, entries=writer.entries,
-        held=counts[0], held_files=counts[1], held_bytes=counts[2], deleted=writer.deleted_count,
+        name=name,
+        kind=kind,
+        parent=parent_name,
+        sha256=out.sha.hexdigest(),
+        size=out.size,
+        entries=writer.entries,
+        held=counts[0],
+        held_files=counts[1],
+        held_bytes=counts[2],
+        deleted=writer.deleted_count,
         warnings=warnings.as_list(),
-    )  # fmt: skip
+    )
 
 
 def _write_members(
-    comp: ParallelGzip | ZstdPipe, records: Iterable[_Record], writer: _ManifestWriter, name: str, state: Progress,
-    progress: ProgressCallback | None, warnings: _Warnings,
-) -> tuple[int, int, int]:  # fmt: skip
+    comp: ParallelGzip | ZstdPipe,
+    records: Iterable[_Record],
+    writer: _ManifestWriter,
+    name: str,
+    state: Progress,
+    progress: ProgressCallback | None,
+    warnings: _Warnings,
+) -> tuple[int, int, int]:
     """Second pass: what this archive holds into the tar stream, every entry into the manifest."""
     tar = _TarStream(comp)
     held = held_files = held_bytes = 0
@@ -1010,9 +1071,13 @@ def tar_header(entry: Entry) -> bytes:
     link_b = entry.link.encode("utf-8", "surrogateescape")
     mode, uid, gid, mtime = entry.mode & 0o7777, entry.uid, entry.gid, entry.mtime
     if (
-        len(name_b) > 100 or len(link_b) > 100 or not 0 <= uid < _OCTAL_7 or not 0 <= gid < _OCTAL_7
-        or not 0 <= size < _OCTAL_11 or not 0 <= mtime < _OCTAL_11
-    ):  # fmt: skip
+        len(name_b) > 100
+        or len(link_b) > 100
+        or not 0 <= uid < _OCTAL_7
+        or not 0 <= gid < _OCTAL_7
+        or not 0 <= size < _OCTAL_11
+        or not 0 <= mtime < _OCTAL_11
+    ):
         info = tarfile.TarInfo(entry.path)
         info.type, info.linkname, info.size = kind, entry.link, size
         info.uid, info.gid, info.mode, info.mtime = uid, gid, entry.mode, mtime
@@ -1301,10 +1366,16 @@ def _picked(roots: dict[str, Path], wanted: Iterable[str]) -> set[str]:
 
 
 def extract(
-    *, archive: Path, compression: str, roots: dict[str, Path], wanted: set[str],
-    progress: ProgressCallback | None = None, state: Progress | None = None, held: Mapping[str, Entry] | None = None,
+    *,
+    archive: Path,
+    compression: str,
+    roots: dict[str, Path],
+    wanted: set[str],
+    progress: ProgressCallback | None = None,
+    state: Progress | None = None,
+    held: Mapping[str, Entry] | None = None,
     identity: str | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Restore the members named in `wanted` into the roots (owner, mode, mtime kept); the count.
 
     `identity`: the age secret key, for an encrypted archive.
@@ -1352,10 +1423,13 @@ def _clear_folders_for_files(roots: dict[str, Path], picked: set[str], held: Map
             continue
         with listing:
             doomed = [
-                child.path for child in listing
-                if child.is_dir(follow_symlinks=False) and f"{folder}/{child.name}" in picked
-                and (entry := held.get(f"{folder}/{child.name}")) is not None and entry.type != "dir"
-            ]  # fmt: skip
+                child.path
+                for child in listing
+                if child.is_dir(follow_symlinks=False)
+                and f"{folder}/{child.name}" in picked
+                and (entry := held.get(f"{folder}/{child.name}")) is not None
+                and entry.type != "dir"
+            ]
         for path in doomed:
             shutil.rmtree(path)
 
@@ -1413,18 +1487,36 @@ def _tar_plan(roots: dict[str, Path], picked: set[str], held: Mapping[str, Entry
 
 
 def _extract_tar(
-    archive: Path, compression: str, plan: _TarPlan, held: Mapping[str, Entry], progress: ProgressCallback | None,
-    state: Progress, plain: IO[bytes] | None,
-) -> int:  # fmt: skip
+    archive: Path,
+    compression: str,
+    plan: _TarPlan,
+    held: Mapping[str, Entry],
+    progress: ProgressCallback | None,
+    state: Progress,
+    plain: IO[bytes] | None,
+) -> int:
     """GNU tar restores from the archive, or from `plain`, its decrypted stream."""
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         skip_file, errors_file = Path(tmp) / "skip", Path(tmp) / "errors"
         skip_file.write_bytes("".join(f"{m}\n" for m in plan.skip).encode("utf-8", "surrogateescape"))
         cmd = [
-            "tar", "-x", "-f", "-", "-C", str(plan.base), "--numeric-owner", "--same-owner",
-            "--preserve-permissions", "--no-recursion", "--anchored", "--no-wildcards",
-            f"--exclude-from={skip_file}", "--verbose", "--quoting-style=literal", *plan.options,
-        ]  # fmt: skip
+            "tar",
+            "-x",
+            "-f",
+            "-",
+            "-C",
+            str(plan.base),
+            "--numeric-owner",
+            "--same-owner",
+            "--preserve-permissions",
+            "--no-recursion",
+            "--anchored",
+            "--no-wildcards",
+            f"--exclude-from={skip_file}",
+            "--verbose",
+            "--quoting-style=literal",
+            *plan.options,
+        ]
         decompressor = None
         with open(errors_file, "wb") as errors:
             if compression == "zstd":
@@ -1432,8 +1524,10 @@ def _extract_tar(
                     raise ArchiveError("zstd archives need the zstd program, which is not installed.")
                 decompressor = subprocess.Popen(  # reads the decrypted pipe itself when there is one
                     ["zstd", "-q", "-d", "-c", *([] if plain else [str(archive)])],
-                    stdin=plain or subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
-                )  # fmt: skip
+                    stdin=plain or subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                )
                 stdin: Any = decompressor.stdout
             else:
                 stdin = subprocess.PIPE
@@ -1538,9 +1632,14 @@ def _tail(path: Path, limit: int = 2000) -> str:
 
 
 def _extract_python(
-    archive: Path, compression: str, roots: dict[str, Path], wanted: set[str], progress: ProgressCallback | None,
-    state: Progress, identity: str | None = None,
-) -> int:  # fmt: skip
+    archive: Path,
+    compression: str,
+    roots: dict[str, Path],
+    wanted: set[str],
+    progress: ProgressCallback | None,
+    state: Progress,
+    identity: str | None = None,
+) -> int:
     """tarfile's extraction, for what GNU tar cannot do exactly (no manifest, odd names, no GNU tar)."""
     dirs: list[tuple[Path, tarfile.TarInfo]] = []
     count = 0
@@ -1627,11 +1726,17 @@ class Preview:
 
     def as_dict(self, limit: int = 200) -> dict[str, Any]:
         return {
-            "create": self.create[:limit], "overwrite": self.overwrite[:limit], "kept": self.kept[:limit],
-            "counts": {"create": len(self.create), "overwrite": len(self.overwrite),
-                       "unchanged": self.unchanged, "kept": len(self.kept)},
+            "create": self.create[:limit],
+            "overwrite": self.overwrite[:limit],
+            "kept": self.kept[:limit],
+            "counts": {
+                "create": len(self.create),
+                "overwrite": len(self.overwrite),
+                "unchanged": self.unchanged,
+                "kept": len(self.kept),
+            },
             "bytes": self.bytes,
-        }  # fmt: skip
+        }
 
 
 def preview(entries: Iterable[Entry], roots: dict[str, Path], prefix: str) -> Preview:

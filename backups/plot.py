@@ -36,27 +36,8 @@ def sizes_svg(points: list[tuple[datetime, int, float]]) -> str:
     def centre(i: int) -> float:
         return LEFT + i * step + step / 2
 
-    newest = points[-1]
-    summary = (
-        f"{len(points)} backup(s) from {points[0][0]:%Y-%m-%d %H:%M} to {newest[0]:%Y-%m-%d %H:%M} UTC; "
-        f"newest {units.format_bytes(newest[1])} in {units.number(newest[2])} s"
-    )
-    parts = [
-        f'<svg class="backup-plot chart" role="img" aria-labelledby="backup-plot-t backup-plot-d" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
-        '<title id="backup-plot-t">Backup sizes (bars) and durations (line) over time</title>',
-        f'<desc id="backup-plot-d">{escape(summary)}</desc>',
-    ]
-    for value in size_ticks:  # grid and size labels on the left
-        y = base - inner_h * value / size_ticks[-1]
-        parts.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>')
-        parts.append(
-            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{charts.tick_text(value)}</text>'
-        )
-    for value in time_ticks:  # duration labels on the right
-        y = base - inner_h * value / time_ticks[-1]
-        parts.append(f'<text class="tick" x="{WIDTH - RIGHT + 6}" y="{y + 4:.1f}">{charts.tick_text(value)}</text>')
-    parts.append(f'<line class="axis" x1="{LEFT}" y1="{base}" x2="{WIDTH - RIGHT}" y2="{base}"/>')
+    parts = _heading(points)
+    parts += _axes(size_ticks, time_ticks, base, inner_h)
     line = []
     for i, (at, size, seconds) in enumerate(points):
         h = base - y_size(size)
@@ -77,3 +58,34 @@ def sizes_svg(points: list[tuple[datetime, int, float]]) -> str:
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _heading(points: list[tuple[datetime, int, float]]) -> list[str]:
+    """The opening tag, a title and a description a screen reader reads out."""
+    newest = points[-1]
+    summary = (
+        f"{len(points)} backup(s) from {points[0][0]:%Y-%m-%d %H:%M} to {newest[0]:%Y-%m-%d %H:%M} UTC; "
+        f"newest {units.format_bytes(newest[1])} in {units.number(newest[2])} s"
+    )
+    return [
+        f'<svg class="backup-plot chart" role="img" aria-labelledby="backup-plot-t backup-plot-d" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
+        '<title id="backup-plot-t">Backup sizes (bars) and durations (line) over time</title>',
+        f'<desc id="backup-plot-d">{escape(summary)}</desc>',
+    ]
+
+
+def _axes(size_ticks: list[float], time_ticks: list[float], base: float, inner_h: float) -> list[str]:
+    """Grid lines with the size labels on the left, duration labels on the right, the base line."""
+    parts = []
+    for value in size_ticks:  # grid and size labels on the left
+        y = base - inner_h * value / size_ticks[-1]
+        parts.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>')
+        parts.append(
+            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{charts.tick_text(value)}</text>'
+        )
+    for value in time_ticks:  # duration labels on the right
+        y = base - inner_h * value / time_ticks[-1]
+        parts.append(f'<text class="tick" x="{WIDTH - RIGHT + 6}" y="{y + 4:.1f}">{charts.tick_text(value)}</text>')
+    parts.append(f'<line class="axis" x1="{LEFT}" y1="{base}" x2="{WIDTH - RIGHT}" y2="{base}"/>')
+    return parts

@@ -43,16 +43,46 @@ POLICY_KINDS = ("backup", "prune", "restore")
 MAX_CHAIN = 6  # incrementals after a full before the next full: restores stay quick
 SCOPES = ("all", "mailbox", "config")
 POLICY_FIELDS = (
-    "name", "include_mail", "include_state", "include_config", "destination", "cron", "timezone", "compression",
-    "incremental", "age_recipient", "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "max_age_days",
+    "name",
+    "include_mail",
+    "include_state",
+    "include_config",
+    "destination",
+    "cron",
+    "timezone",
+    "compression",
+    "incremental",
+    "age_recipient",
+    "keep_last",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "max_age_days",
     "enabled",
-)  # fmt: skip
+)
 # Never a backup destination, whatever BACKUP_ROOTS says: writing archives (and lock and temp
 # files) there could plant files that the system runs or trusts (/etc/cron.d, /var/spool/cron).
 SYSTEM_FOLDERS = (
-    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run", "/sbin",
-    "/sys", "/usr", "/var/cache", "/var/lib", "/var/log", "/var/run", "/var/spool",
-)  # fmt: skip
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/cache",
+    "/var/lib",
+    "/var/log",
+    "/var/run",
+    "/var/spool",
+)
 # How long an age secret key handed to a verify or restore job waits for a worker (see `_identity_hand_over`).
 IDENTITY_TTL = 3600
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
@@ -230,9 +260,15 @@ def _active_run(policy_id: int) -> JobRun | None:
 
 
 def _enqueue(
-    *, kind: str, func: str, args: tuple[Any, ...], policy: BackupPolicy, actor: Actor, in_process: bool = False,
+    *,
+    kind: str,
+    func: str,
+    args: tuple[Any, ...],
+    policy: BackupPolicy,
+    actor: Actor,
+    in_process: bool = False,
     identity: str = "",
-) -> JobRun:  # fmt: skip
+) -> JobRun:
     """The run, queued for a worker; or, `in_process`, only recorded: the caller runs `func` itself.
 
     `identity`: an age secret key the job needs, handed over outside its arguments."""
@@ -338,9 +374,13 @@ def backup_start(*, policy: BackupPolicy, actor: Actor, in_process: bool = False
     if last is not None:  # quick refusal before queueing; the job checks again with exact numbers
         arc.check_free_space(dest, min(last.size, arc.estimate_needed(last.source_bytes, None)) // 2)
     run = _enqueue(
-        kind="backup", func="backups.jobs.backup_job", args=(policy.pk,), policy=policy, actor=actor,
+        kind="backup",
+        func="backups.jobs.backup_job",
+        args=(policy.pk,),
+        policy=policy,
+        actor=actor,
         in_process=in_process,
-    )  # fmt: skip
+    )
     audit_record(actor=actor, action="backup.start", object=policy.name)
     return run
 
@@ -425,24 +465,41 @@ def backup_run(*, policy_id: int, run_id: str | None = None, progress: Report | 
         kind = BackupArchive.Kind.INCREMENTAL if parent else BackupArchive.Kind.FULL
         created = timezone.now().astimezone(UTC).replace(microsecond=0)
         name = _free_name(
-            dest, f"{policy.name}-{created:%Y%m%dT%H%M%SZ}-{'incr' if parent else 'full'}", policy.compression,
+            dest,
+            f"{policy.name}-{created:%Y%m%dT%H%M%SZ}-{'incr' if parent else 'full'}",
+            policy.compression,
             bool(policy.age_recipient),
-        )  # fmt: skip
+        )
         last_full = policy.archives.filter(kind="full", safety=False, source_bytes__gt=0).order_by("-created_at")
         ratio = (last_full[0].size / last_full[0].source_bytes) if last_full else None
         started = time.monotonic()
         written = arc.write_archive(  # the parent's manifest is read as a stream, not loaded
-            dest=dest, name=name, roots=source_roots(policy.include), compression=policy.compression, kind=kind,
+            dest=dest,
+            name=name,
+            roots=source_roots(policy.include),
+            compression=policy.compression,
+            kind=kind,
             parent=Path(parent.manifest_path) if parent else None,
-            created_at=created.isoformat(), progress=progress, ratio=ratio, age_recipient=policy.age_recipient,
-        )  # fmt: skip
+            created_at=created.isoformat(),
+            progress=progress,
+            ratio=ratio,
+            age_recipient=policy.age_recipient,
+        )
         archive = BackupArchive.objects.create(
-            policy=policy, path=str(dest / name), manifest_path=str(dest / arc.manifest_name(name)),
-            created_at=created, kind=kind, parent=parent, size=written.size,
-            source_bytes=written.held_bytes, file_count=written.held_files,
-            duration=time.monotonic() - started, sha256=written.sha256, age_recipient=policy.age_recipient,
+            policy=policy,
+            path=str(dest / name),
+            manifest_path=str(dest / arc.manifest_name(name)),
+            created_at=created,
+            kind=kind,
+            parent=parent,
+            size=written.size,
+            source_bytes=written.held_bytes,
+            file_count=written.held_files,
+            duration=time.monotonic() - started,
+            sha256=written.sha256,
+            age_recipient=policy.age_recipient,
             run=JobRun.objects.filter(pk=run_id).first() if run_id else None,
-        )  # fmt: skip
+        )
     return archive
 
 
@@ -565,10 +622,13 @@ def restore_start(
     if not dry_run:
         checked_destination(archive.policy)  # the lock and the safety copy are written there
     run = _enqueue(
-        kind="restore", func="backups.jobs.restore_job",
-        args=(archive.pk, scope, mailbox, dry_run, actor.name, actor.via), policy=archive.policy, actor=actor,
+        kind="restore",
+        func="backups.jobs.restore_job",
+        args=(archive.pk, scope, mailbox, dry_run, actor.name, actor.via),
+        policy=archive.policy,
+        actor=actor,
         identity=identity,
-    )  # fmt: skip
+    )
     run.result = {**run.result, "archive": archive.pk, "scope": scope, "mailbox": mailbox, "dry_run": dry_run}
     run.save(update_fields=["result"])
     audit_record(actor=actor, action="backup.restore-preview" if dry_run else "backup.restore", object=archive.path)
@@ -586,9 +646,16 @@ def restore_preview(
 
 
 def archive_restore(
-    *, archive_id: int, scope: str, mailbox: str = "", dry_run: bool, actor: Actor, progress: Report | None = None,
-    identity: str | None = None, run_id: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    *,
+    archive_id: int,
+    scope: str,
+    mailbox: str = "",
+    dry_run: bool,
+    actor: Actor,
+    progress: Report | None = None,
+    identity: str | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
     """Restore (or only preview); an encrypted chain is read with `identity`, or in a job (`run_id`)
     with the key handed over for it."""
     archive = BackupArchive.objects.select_related("policy").get(pk=archive_id)
@@ -617,9 +684,15 @@ def archive_restore(
             if wanted:
                 held = {e.path: e for e in manifest.held} if link.pk == archive.pk else None  # else: its manifest
                 arc.extract(
-                    archive=Path(link.path), compression=arc.compression_of(link.path), roots=files_roots,
-                    wanted=wanted, progress=progress, state=state, held=held, identity=key if link.encrypted else None,
-                )  # fmt: skip
+                    archive=Path(link.path),
+                    compression=arc.compression_of(link.path),
+                    roots=files_roots,
+                    wanted=wanted,
+                    progress=progress,
+                    state=state,
+                    held=held,
+                    identity=key if link.encrypted else None,
+                )
         config_files = sorted(p for p in changing if p.startswith("config/") and entries[p].type == "file")
         if config_files:
             result["config"] = _restore_config(chain, entries, config_files, actor=actor, archive=archive, key=key)
@@ -634,21 +707,37 @@ def _safety_backup(policy: BackupPolicy, paths: set[str], roots: dict[str, Path]
     name = _free_name(dest, stem, "gzip", bool(policy.age_recipient))
     started = time.monotonic()
     written = arc.write_archive(
-        dest=dest, name=name, roots=roots, only=paths, created_at=created.isoformat(),
+        dest=dest,
+        name=name,
+        roots=roots,
+        only=paths,
+        created_at=created.isoformat(),
         age_recipient=policy.age_recipient,
-    )  # fmt: skip
+    )
     return BackupArchive.objects.create(  # no parent: the archive holds every entry it lists
-        policy=policy, path=str(dest / name), manifest_path=str(dest / arc.manifest_name(name)),
-        created_at=created, safety=True, size=written.size, source_bytes=written.held_bytes,
-        file_count=written.entries, duration=time.monotonic() - started, sha256=written.sha256,
+        policy=policy,
+        path=str(dest / name),
+        manifest_path=str(dest / arc.manifest_name(name)),
+        created_at=created,
+        safety=True,
+        size=written.size,
+        source_bytes=written.held_bytes,
+        file_count=written.entries,
+        duration=time.monotonic() - started,
+        sha256=written.sha256,
         age_recipient=policy.age_recipient,
-    )  # fmt: skip
+    )
 
 
 def _restore_config(
-    chain: list[BackupArchive], entries: dict[str, arc.Entry], paths: list[str], *, actor: Actor,
-    archive: BackupArchive, key: str | None,
-) -> dict[str, Any]:  # fmt: skip
+    chain: list[BackupArchive],
+    entries: dict[str, arc.Entry],
+    paths: list[str],
+    *,
+    actor: Actor,
+    archive: BackupArchive,
+    key: str | None,
+) -> dict[str, Any]:
     from dms_admin.changes import change_recorded
     from dms_admin.configstore import get_store
 
@@ -657,9 +746,11 @@ def _restore_config(
         wanted = {p for p in paths if entries[p].archive == Path(link.path).name}
         if wanted:
             content |= arc.read_members(
-                archive=Path(link.path), compression=arc.compression_of(link.path), wanted=wanted,
+                archive=Path(link.path),
+                compression=arc.compression_of(link.path),
+                wanted=wanted,
                 identity=key if link.encrypted else None,
-            )  # fmt: skip
+            )
     store = get_store()
     with store.change(actor=actor.name, message=f"Restore config from backup {Path(archive.path).name}") as change:
         for path, data in content.items():

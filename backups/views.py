@@ -35,10 +35,17 @@ def policy_list(request: HttpRequest) -> HttpResponse:
     runs = JobRun.objects.filter(kind__in=(*services.POLICY_KINDS, "verify"))[:20]
     age = services.last_backup_age()
     return render(
-        request, "backups/policy_list.html",
-        {"policies": policies, "plot": mark_safe(plot), "runs": runs, "age_hours": None if age is None else age / 3600,  # noqa: S308 (escaped in plot.py)
-         "readers": services.archive_readers(), "any_plain": any(not p.age_recipient for p in policies)},
-    )  # fmt: skip
+        request,
+        "backups/policy_list.html",
+        {
+            "policies": policies,
+            "plot": mark_safe(plot),  # noqa: S308 (escaped in plot.py)
+            "runs": runs,
+            "age_hours": None if age is None else age / 3600,
+            "readers": services.archive_readers(),
+            "any_plain": any(not p.age_recipient for p in policies),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])

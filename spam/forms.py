@@ -29,9 +29,11 @@ class ScheduleForm(forms.Form):
         initial=".Archives*, .INBOX.*", required=False, help_text="Comma-separated; cur for the inbox itself."
     )
     cron = forms.CharField(
-        initial="0 2 * * *", max_length=100, validators=[validate_cron],
+        initial="0 2 * * *",
+        max_length=100,
+        validators=[validate_cron],
         help_text="Five fields: minute hour day month weekday.",
-    )  # fmt: skip
+    )
     timezone = forms.CharField(
         initial="UTC", max_length=64, validators=[validate_timezone], help_text="Like Europe/Paris."
     )

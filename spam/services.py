@@ -27,9 +27,16 @@ from spam import files
 from spam.models import TrainingRun, TrainingSchedule
 
 SPAM_SETTINGS = (
-    "ENABLE_SPAMASSASSIN", "SA_TAG", "SA_TAG2", "SA_KILL", "SPAM_SUBJECT", "MOVE_SPAM_TO_JUNK",
-    "MARK_SPAM_AS_READ", "SPAMASSASSIN_SPAM_TO_INBOX", "ENABLE_SPAMASSASSIN_KAM",
-)  # fmt: skip
+    "ENABLE_SPAMASSASSIN",
+    "SA_TAG",
+    "SA_TAG2",
+    "SA_KILL",
+    "SPAM_SUBJECT",
+    "MOVE_SPAM_TO_JUNK",
+    "MARK_SPAM_AS_READ",
+    "SPAMASSASSIN_SPAM_TO_INBOX",
+    "ENABLE_SPAMASSASSIN_KAM",
+)
 TRAIN_KIND = "spam-train"
 ACTIVE = (JobRun.Status.QUEUED, JobRun.Status.RUNNING)
 LINT_TIMEOUT = 120
@@ -269,15 +276,24 @@ def training_start(*, schedule: TrainingSchedule, actor: Actor) -> JobRun:
     except DockerUnavailable as exc:
         reason = f"Not started: the mail server cannot be reached. {exc}"
         job = JobRun.objects.create(
-            kind=TRAIN_KIND, created_by=actor.name, func="spam.jobs.training_job", args=[schedule.pk],
-            status=JobRun.Status.FAILED, error=reason, finished_at=timezone.now(),
-        )  # fmt: skip
+            kind=TRAIN_KIND,
+            created_by=actor.name,
+            func="spam.jobs.training_job",
+            args=[schedule.pk],
+            status=JobRun.Status.FAILED,
+            error=reason,
+            finished_at=timezone.now(),
+        )
         _record_not_started(job, schedule)
         raise TrainingNotStarted(reason, job) from exc
     run = job_enqueue(
-        kind=TRAIN_KIND, func="spam.jobs.training_job", args=(schedule.pk,), actor=actor,
-        timeout=_train_timeout() * 2 + 300, exclusive=True,
-    )  # fmt: skip
+        kind=TRAIN_KIND,
+        func="spam.jobs.training_job",
+        args=(schedule.pk,),
+        actor=actor,
+        timeout=_train_timeout() * 2 + 300,
+        exclusive=True,
+    )
     # After job_enqueue's own callback, which marks the job failed when Redis cannot take it.
     transaction.on_commit(lambda: _record_not_started(JobRun.objects.get(pk=run.pk), schedule))
     return run
@@ -288,9 +304,14 @@ def _record_not_started(job: JobRun, schedule: TrainingSchedule) -> None:
     if job.status != JobRun.Status.FAILED or TrainingRun.objects.filter(job=job).exists():
         return
     TrainingRun.objects.create(
-        schedule=schedule, job=job, spam_folders=schedule.spam_folders, ham_folders=schedule.ham_folders,
-        started_at=job.created_at, ended_at=job.finished_at or timezone.now(), errors=job.error,
-    )  # fmt: skip
+        schedule=schedule,
+        job=job,
+        spam_folders=schedule.spam_folders,
+        ham_folders=schedule.ham_folders,
+        started_at=job.created_at,
+        ended_at=job.finished_at or timezone.now(),
+        errors=job.error,
+    )
 
 
 # ---- training ---------------------------------------------------------------------------------------
@@ -408,9 +429,14 @@ def _train(schedule: TrainingSchedule, run: TrainingRun, report: JobReport) -> N
         after = bayes_stats(mailserver=mailserver, engine=engine)
     run.nspam_after, run.nham_after, run.ntokens_after = after.nspam, after.nham, after.ntokens
     report.set_result(
-        training_run=run.pk, engine=engine, folders=details, learned_spam=run.learned_spam,
-        learned_ham=run.learned_ham, nspam=after.nspam, nham=after.nham,
-    )  # fmt: skip
+        training_run=run.pk,
+        engine=engine,
+        folders=details,
+        learned_spam=run.learned_spam,
+        learned_ham=run.learned_ham,
+        nspam=after.nspam,
+        nham=after.nham,
+    )
     report.progress(100, training_summary(run))
 
 

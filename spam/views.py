@@ -49,9 +49,13 @@ def spam_settings(request: HttpRequest) -> HttpResponse:
                 messages.info(request, "Nothing changed.")
             return redirect("spam:settings")
     context = {
-        "rows": rows, "problems": problems, "subdomains": services.subdomains_get(), "engine": _engine(),
-        "errors": errors, "posted": request.POST,
-    }  # fmt: skip
+        "rows": rows,
+        "problems": problems,
+        "subdomains": services.subdomains_get(),
+        "engine": _engine(),
+        "errors": errors,
+        "posted": request.POST,
+    }
     return render(request, "spam/settings_edit.html", context, status=400 if errors else 200)
 
 

@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (the catalogue and messages read best one per line)
 """DMS's variables in `mailserver.env` (spec §3): the catalogue, checks, and edits that keep the file.
 
 Pure functions, no I/O. Every change of this file needs the mail container re-created.
@@ -37,9 +36,16 @@ class Var:
 
 
 def _v(
-    name: str, group: str, type: str, default: str, help: str, choices: tuple[str, ...] = (), *,
-    lo: int = 0, hi: int = INT32,
-) -> Var:  # fmt: skip
+    name: str,
+    group: str,
+    type: str,
+    default: str,
+    help: str,
+    choices: tuple[str, ...] = (),
+    *,
+    lo: int = 0,
+    hi: int = INT32,
+) -> Var:
     return Var(name, group, type, default, help, BOOL if type == "bool" else choices, lo, hi)
 
 
@@ -48,7 +54,14 @@ CATALOGUE: tuple[Var, ...] = (
     _v("OVERRIDE_HOSTNAME", "general", "fqdn", "", "The mail server's FQDN, if not the container hostname."),
     _v("POSTMASTER_ADDRESS", "general", "address", "", "Who gets the server's own mail (default postmaster@<domain>)."),
     _v("LOG_LEVEL", "general", "enum", "info", "How much DMS logs.", ("error", "warn", "info", "debug", "trace")),
-    _v("SUPERVISOR_LOGLEVEL", "general", "enum", "warn", "Supervisor's log level.", ("critical", "error", "warn", "info", "debug")),
+    _v(
+        "SUPERVISOR_LOGLEVEL",
+        "general",
+        "enum",
+        "warn",
+        "Supervisor's log level.",
+        ("critical", "error", "warn", "info", "debug"),
+    ),
     _v("TZ", "general", "timezone", "", "Time zone inside the container, like Europe/Berlin."),
     _v("ACCOUNT_PROVISIONER", "general", "enum", "FILE", "Where accounts come from.", ("FILE", "LDAP")),
     _v("ENABLE_IMAP", "general", "bool", "1", "Serve IMAP."),
@@ -56,7 +69,9 @@ CATALOGUE: tuple[Var, ...] = (
     _v("ENABLE_MANAGESIEVE", "general", "bool", "0", "Let clients manage filters (port 4190)."),
     _v("SMTP_ONLY", "general", "bool", "0", "Only send mail: no Dovecot, no mailboxes."),
     _v("ENABLE_QUOTAS", "general", "bool", "1", "Enforce per-mailbox quotas."),
-    _v("POSTFIX_MESSAGE_SIZE_LIMIT", "general", "int", "10240000", "Largest message in bytes (0 = no limit).", hi=INT64),
+    _v(
+        "POSTFIX_MESSAGE_SIZE_LIMIT", "general", "int", "10240000", "Largest message in bytes (0 = no limit).", hi=INT64
+    ),
     _v("POSTFIX_MAILBOX_SIZE_LIMIT", "general", "int", "0", "Default mailbox size in bytes (0 = no limit).", hi=INT64),
     _v("DOVECOT_MAILBOX_FORMAT", "general", "enum", "maildir", "How mail is stored.", ("maildir", "sdbox", "mdbox")),
     _v("DMS_CONFIG_POLL", "general", "int", "2", "Seconds between checks for changed account files.", lo=1),
@@ -66,11 +81,32 @@ CATALOGUE: tuple[Var, ...] = (
     _v("DMS_VMAIL_GID", "general", "int", "5000", "Group of the mail files.", hi=2**32 - 2),
     _v("VIRUSMAILS_DELETE_DELAY", "general", "int", "7", "Days to keep quarantined virus mail."),
     # security
-    _v("SSL_TYPE", "security", "enum", "", "Where TLS certificates come from (empty: none, insecure).", ("", "letsencrypt", "manual", "custom", "self-signed")),
+    _v(
+        "SSL_TYPE",
+        "security",
+        "enum",
+        "",
+        "Where TLS certificates come from (empty: none, insecure).",
+        ("", "letsencrypt", "manual", "custom", "self-signed"),
+    ),
     _v("SSL_CERT_PATH", "security", "path", "", "Certificate path in the container (SSL_TYPE=manual)."),
     _v("SSL_KEY_PATH", "security", "path", "", "Key path in the container (SSL_TYPE=manual)."),
-    _v("TLS_LEVEL", "security", "enum", "modern", "Accepted TLS ciphers (both need TLS 1.2+).", ("modern", "intermediate")),
-    _v("PERMIT_DOCKER", "security", "enum", "none", "Networks trusted to relay without login (risky).", ("none", "container", "host", "network", "connected-networks")),
+    _v(
+        "TLS_LEVEL",
+        "security",
+        "enum",
+        "modern",
+        "Accepted TLS ciphers (both need TLS 1.2+).",
+        ("modern", "intermediate"),
+    ),
+    _v(
+        "PERMIT_DOCKER",
+        "security",
+        "enum",
+        "none",
+        "Networks trusted to relay without login (risky).",
+        ("none", "container", "host", "network", "connected-networks"),
+    ),
     _v("SPOOF_PROTECTION", "security", "bool", "0", "Users may only send as their own addresses."),
     _v("ENABLE_FAIL2BAN", "security", "bool", "0", "Ban IPs after failed logins (needs cap_add NET_ADMIN)."),
     _v("FAIL2BAN_BLOCKTYPE", "security", "enum", "drop", "How banned IPs are blocked.", ("drop", "reject")),
@@ -78,13 +114,33 @@ CATALOGUE: tuple[Var, ...] = (
     _v("ENABLE_OPENDKIM", "security", "bool", "1", "Sign outgoing mail with DKIM (OpenDKIM)."),
     _v("ENABLE_OPENDMARC", "security", "bool", "1", "Check DMARC of incoming mail."),
     _v("ENABLE_DNSBL", "security", "bool", "0", "Reject clients listed in DNS blocklists."),
-    _v("POSTSCREEN_ACTION", "security", "enum", "enforce", "What postscreen does with bad clients.", ("enforce", "drop", "ignore")),
+    _v(
+        "POSTSCREEN_ACTION",
+        "security",
+        "enum",
+        "enforce",
+        "What postscreen does with bad clients.",
+        ("enforce", "drop", "ignore"),
+    ),
     _v("ENABLE_MTA_STS", "security", "bool", "0", "Enforce MTA-STS for outgoing mail."),
     # filtering
     _v("ENABLE_AMAVIS", "filtering", "bool", "1", "Run Amavis, which runs SpamAssassin and ClamAV."),
-    _v("AMAVIS_LOGLEVEL", "filtering", "enum", "0", "Amavis log level.", ("-3", "-2", "-1", "0", "1", "2", "3", "4", "5")),
+    _v(
+        "AMAVIS_LOGLEVEL",
+        "filtering",
+        "enum",
+        "0",
+        "Amavis log level.",
+        ("-3", "-2", "-1", "0", "1", "2", "3", "4", "5"),
+    ),
     _v("ENABLE_CLAMAV", "filtering", "bool", "0", "Scan mail for viruses (needs about 1.5 GB of memory)."),
-    _v("CLAMAV_MESSAGE_SIZE_LIMIT", "filtering", "sisize", "25M", "Largest message ClamAV scans, like 25M (at most 4000M)."),
+    _v(
+        "CLAMAV_MESSAGE_SIZE_LIMIT",
+        "filtering",
+        "sisize",
+        "25M",
+        "Largest message ClamAV scans, like 25M (at most 4000M).",
+    ),
     _v("ENABLE_POSTGREY", "filtering", "bool", "0", "Greylist unknown senders."),
     _v("POSTGREY_DELAY", "filtering", "int", "300", "Greylisting delay in seconds."),
     _v("ENABLE_RSPAMD", "filtering", "bool", "0", "Use Rspamd instead of Amavis/SpamAssassin."),
@@ -97,7 +153,13 @@ CATALOGUE: tuple[Var, ...] = (
     _v("SA_TAG", "spam", "float", "2.0", "Score from which spam headers are added."),
     _v("SA_TAG2", "spam", "float", "6.31", "Score from which mail is marked as spam."),
     _v("SA_KILL", "spam", "float", "10.0", "Score from which spam is quarantined."),
-    _v("SPAM_SUBJECT", "spam", "string", "", "Prefix for the subject of spam; empty for none. A trailing space is kept."),
+    _v(
+        "SPAM_SUBJECT",
+        "spam",
+        "string",
+        "",
+        "Prefix for the subject of spam; empty for none. A trailing space is kept.",
+    ),
     _v("MOVE_SPAM_TO_JUNK", "spam", "bool", "1", "File spam into the Junk folder."),
     _v("MARK_SPAM_AS_READ", "spam", "bool", "0", "Mark spam as read."),
     # relay
@@ -109,11 +171,25 @@ CATALOGUE: tuple[Var, ...] = (
     _v("ENABLE_SRS", "relay", "bool", "0", "Rewrite senders of forwarded mail (SRS)."),
     # reports
     _v("REPORT_RECIPIENT", "reports", "address", "", "Who receives reports (default the postmaster)."),
-    _v("PFLOGSUMM_TRIGGER", "reports", "enum", "", "When to send the Postfix summary.", ("", "none", "daily_cron", "logrotate")),
+    _v(
+        "PFLOGSUMM_TRIGGER",
+        "reports",
+        "enum",
+        "",
+        "When to send the Postfix summary.",
+        ("", "none", "daily_cron", "logrotate"),
+    ),
     _v("LOGWATCH_INTERVAL", "reports", "enum", "none", "How often to send Logwatch.", ("none", "daily", "weekly")),
-    _v("LOGROTATE_INTERVAL", "reports", "enum", "weekly", "How often logs rotate (other values stop DMS).", ("daily", "weekly", "monthly")),
+    _v(
+        "LOGROTATE_INTERVAL",
+        "reports",
+        "enum",
+        "weekly",
+        "How often logs rotate (other values stop DMS).",
+        ("daily", "weekly", "monthly"),
+    ),
     _v("LOGROTATE_COUNT", "reports", "int", "4", "Rotated logs kept."),
-)  # fmt: skip
+)
 BY_NAME = {var.name: var for var in CATALOGUE}
 GROUPS = ("general", "security", "filtering", "spam", "relay", "reports")
 _NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -177,7 +253,7 @@ def deprecations(values: dict[str, str], version: str | None) -> list[Deprecatio
         found.append(
             Deprecation("ENABLE_LDAP", (13, 0), "ENABLE_LDAP=1 was replaced by ACCOUNT_PROVISIONER=LDAP in v13.", fix)
         )
-    return [d for d in found if running is None or running >= d.since]  # fmt: skip
+    return [d for d in found if running is None or running >= d.since]
 
 
 def _version_tuple(version: str | None) -> tuple[int, int] | None:
@@ -304,9 +380,18 @@ def _path(var: Var, value: str) -> str:
 
 
 _CHECKS: dict[str, Callable[[Var, str], str]] = {
-    "int": _int, "port": _port, "float": _float, "address": _address, "fqdn": _fqdn, "host": _host,
-    "relayhost": _relayhost, "timezone": _timezone, "interval": _interval, "sisize": _sisize, "path": _path,
-}  # fmt: skip
+    "int": _int,
+    "port": _port,
+    "float": _float,
+    "address": _address,
+    "fqdn": _fqdn,
+    "host": _host,
+    "relayhost": _relayhost,
+    "timezone": _timezone,
+    "interval": _interval,
+    "sisize": _sisize,
+    "path": _path,
+}
 
 
 def quote(value: str) -> str:

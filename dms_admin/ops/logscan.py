@@ -33,7 +33,8 @@ def _known(id: str, title: str, pattern: str, explanation: str, fix: str, severi
 # Kept by hand (fmt: skip): a table, each entry's id and title on its first line (one argument a line hides them).
 KNOWN_ERRORS: tuple[KnownError, ...] = (
     _known(
-        "opendkim-down", "OpenDKIM is not running",
+        "opendkim-down",
+        "OpenDKIM is not running",
         r"connect to Milter service inet:[\w.\[\]:-]*:8891: Connection refused",
         "Postfix cannot reach the OpenDKIM milter on port 8891. Postfix accepts the mail anyway, so outgoing"
         " mail leaves unsigned and may be rejected or marked as spam by other servers.",
@@ -43,21 +44,24 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         " Right after a start it can simply still be starting.",
     ),
     _known(
-        "opendmarc-down", "OpenDMARC is not running",
+        "opendmarc-down",
+        "OpenDMARC is not running",
         r"connect to Milter service inet:[\w.\[\]:-]*:8893: Connection refused",
         "Postfix cannot reach the OpenDMARC milter on port 8893: incoming mail is accepted without a DMARC check.",
         "Look at `supervisorctl status opendmarc` and /var/log/supervisor/opendmarc.log, then"
         " `supervisorctl restart opendmarc` (older images: /etc/init.d/opendmarc restart).",
     ),
     _known(
-        "rspamd-down", "Rspamd is not running",
+        "rspamd-down",
+        "Rspamd is not running",
         r"connect to Milter service inet:[\w.\[\]:-]*:11332: Connection refused",
         "Postfix cannot reach Rspamd's proxy worker on port 11332: mail is not filtered for spam.",
         "Look at `supervisorctl status rspamd` and /var/log/mail/rspamd.log (often a broken file under"
         " config/rspamd/), fix it, then `supervisorctl restart rspamd`.",
     ),
     _known(
-        "amavis-down", "Amavis is not running",
+        "amavis-down",
+        "Amavis is not running",
         r"connect to 127\.0\.0\.1\[127\.0\.0\.1\]:10024: Connection refused",
         "Postfix hands every message to Amavis on port 10024 and cannot reach it: mail is deferred and waits"
         " in the queue.",
@@ -65,7 +69,8 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         " `supervisorctl restart amavis`. Deferred mail goes out by itself afterwards (or run `postqueue -f`).",
     ),
     _known(
-        "clamav-down", "ClamAV is not running",
+        "clamav-down",
+        "ClamAV is not running",
         r"clamd\.ctl.*(?:failed|No such file)|failed connecting to \S*clamd\.ctl|ALL VIRUS SCANNERS FAILED"
         r"|ClamAV-clam\w+ av-scanner FAILED",
         "Amavis cannot reach the ClamAV daemon (clamd.ctl socket missing): every scan fails and mail is"
@@ -76,7 +81,8 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         " Health page and `supervisorctl status clamav`. Or turn ClamAV off (ENABLE_CLAMAV=0).",
     ),
     _known(
-        "amavis-bdb-permission", "Amavis cannot write its database",
+        "amavis-bdb-permission",
+        "Amavis cannot write its database",
         r"BDB can't create db env.*Permission denied",
         "Amavis cannot create its Berkeley DB under /var/lib/amavis: the folder (lib-amavis in the mail-state"
         " volume) is not owned by the amavis user, typically after a restore or a copy.",
@@ -84,29 +90,33 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         " `supervisorctl restart amavis`; re-creating the container also resets the ownership.",
     ),
     _known(
-        "no-accounts", "No mail account",
+        "no-accounts",
+        "No mail account",
         r"need at least one mail account",
         "DMS starts Dovecot only when at least one mail account exists; without one the container exits after"
         " about two minutes.",
         "Create a mailbox (Mailboxes page) within that time, or before starting the container.",
     ),
     _known(
-        "hostname-missing", "The container has no FQDN",
+        "hostname-missing",
+        "The container has no FQDN",
         r"Setting hostname/domainname is required",
         "DMS refuses to start: the container's hostname is not a fully qualified domain name.",
         "Give the container the name your MX record points to: compose `hostname: mail.example.com` (or"
         " OVERRIDE_HOSTNAME), then re-create it.",
     ),
     _known(
-        "hostname-is-mail-domain", "The hostname is a mail domain",
+        "hostname-is-mail-domain",
+        "The hostname is a mail domain",
         r"do not list domain \S+ in BOTH mydestination and virtual_mailbox_domains",
         "The container's hostname equals one of your mail domains (a bare domain): Postfix sees that domain"
-        " as both local and virtual, and mail to it bounces with \"User unknown in local recipient table\".",
+        ' as both local and virtual, and mail to it bounces with "User unknown in local recipient table".',
         "Use a subdomain as hostname, e.g. `hostname: mail.example.com` for the domain example.com, and"
         " re-create the container.",
     ),
     _known(
-        "user-unknown-local", "User unknown in local recipient table",
+        "user-unknown-local",
+        "User unknown in local recipient table",
         r"User unknown in local recipient table",
         "Postfix rejected a recipient as unknown. Briefly during a change it is normal (DMS rebuilds its maps"
         " within seconds); if it lasts, the container's hostname equals a mail domain.",
@@ -114,7 +124,8 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         WARN,
     ),
     _known(
-        "crlf", "A config file has Windows line endings",
+        "crlf",
+        "A config file has Windows line endings",
         r"contains CRLF line-endings",
         "DMS found CR+LF line endings in a config file and had to convert or skip it.",
         "Save the file again from the dashboard (it writes LF line endings and a final newline), or run"
@@ -122,14 +133,16 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         WARN,
     ),
     _known(
-        "missing-newline", "A config file lacks its final newline",
+        "missing-newline",
+        "A config file lacks its final newline",
         r"was missing a final newline",
         "A config file did not end with a newline, so DMS could lose its last line.",
         "Save the file again from the dashboard (it writes a final newline), or add an empty line at its end.",
         WARN,
     ),
     _known(
-        "lock-file", "Another setup run holds the lock",
+        "lock-file",
+        "Another setup run holds the lock",
         r"Lock file '[^']*' exists - another execution",
         "A `setup` command or the change detector found the lock of another run: two changes overlapped, and"
         " one waited or gave up.",
@@ -138,12 +151,13 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         WARN,
     ),
     _known(
-        "rspamd-dkim-permission", "Rspamd cannot read a DKIM key",
+        "rspamd-dkim-permission",
+        "Rspamd cannot read a DKIM key",
         r"Rspamd DKIM private key file .* does not appear to have correct permissions",
         "Rspamd's DKIM private key has the wrong owner or mode, so mail is not signed.",
         "Run `chown _rspamd: <key>` and `chmod 600 <key>` in the container, or generate the key again.",
     ),
-)  # fmt: skip
+)
 
 
 def match_known(text: str) -> KnownError | None:
