@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
-from dms_admin.configstore import EXTERNAL_AUTHOR, SYSTEM_AUTHOR
+from dms_admin.historyrepo import EXTERNAL_AUTHOR, SYSTEM_AUTHOR
 
 # Names the history and the audit log already use for someone else: no admin may take them.
 RESERVED_USERNAMES = frozenset({SYSTEM_AUTHOR, EXTERNAL_AUTHOR, "anonymous", "unknown"})

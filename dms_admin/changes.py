@@ -20,7 +20,8 @@ from dms_admin.configstore import (
     get_store,
     is_housekeeping,
 )
-from dms_admin.dms import DockerUnavailable, MailServer, env_to_restore, get_mailserver
+from dms_admin.dms import DockerUnavailable, MailServer, get_mailserver
+from dms_admin.envfile import env_to_restore
 from dms_admin.jobqueue import JobReport, job_enqueue
 from dms_admin.models import JobRun, PendingChange
 from dms_admin.plain import explain

@@ -20,28 +20,31 @@ import errno
 import fcntl
 import fnmatch
 import functools
-import hashlib
 import logging
-import math
 import os
 import re
-import struct
-import subprocess
 import tempfile
 import threading
 import time
-import unicodedata
-import zlib
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 import pygit2
 
 from dms_admin.background import background
 from dms_admin.emptyfiles import content_to_write
+from dms_admin.historyrepo import (
+    ADOPTED_MESSAGE,
+    EXTERNAL_AUTHOR,
+    SYSTEM_AUTHOR,
+    Commit,
+    HistoryQuery,
+    HistoryRepo,
+    blob_id,
+)
 from dms_admin.redact import REDACTED_FILES, redact_env_text, unredact_env_text
 from dms_admin.revert import FileConflict, RevertConflict, revert_file
+from dms_admin.storeerrors import ConfigLockTimeout, ConfigStoreError, HistoryNotFound, RollbackConflict
 
 log = logging.getLogger(__name__)
 
@@ -61,86 +64,10 @@ SECRET_NAME_PATTERNS = (
 )
 META_DIR = ".dms-admin"
 TEMP_PREFIX = ".dms-admin-tmp-"
-EXTERNAL_AUTHOR = "external"
-SYSTEM_AUTHOR = "dms-admin"
-ADOPTED_MESSAGE = "Adopted the existing configuration"
 DMS_CHANGE_LOCK = "check-for-changes.sh.lock"
 # The mail container must not see half a file under rspamd/: its whole tree is watched (spec §2.4).
 STAGE_OUTSIDE = ("rspamd/",)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9@._+-][A-Za-z0-9@._+ -]*$")
-
-
-class ConfigStoreError(Exception):
-    """A change could not be made; the message says why in words an admin understands."""
-
-
-class ConfigLockTimeout(ConfigStoreError):
-    pass
-
-
-class HistoryNotFound(ConfigStoreError):
-    """No such commit in the history, or no such file in that commit."""
-
-
-class RollbackConflict(ConfigStoreError):
-    """A later change touched the lines a rollback would undo; `conflicts` says which."""
-
-    def __init__(self, conflicts: list[FileConflict]) -> None:
-        lines = "; ".join(c.summary() for c in conflicts)
-        super().__init__(f"Not rolled back: a later change touched the same lines ({lines}).")
-        self.conflicts = conflicts
-
-
-@dataclasses.dataclass(frozen=True)
-class HistoryQuery:
-    """Filters of the history list; empty strings and None filter nothing."""
-
-    author: str = ""  # part of the author's name, any case
-    path: str = ""  # a file (or folder) the commit changed
-    action: str = ""  # the start of the message: "Create alias", "Roll back", "External change"
-    search: str = ""  # part of the message, any case
-    after: datetime | None = None  # at or after
-    before: datetime | None = None  # strictly before
-
-    def git_args(self) -> list[str]:
-        args = ["--regexp-ignore-case"]
-        if self.author:
-            # git matches "name <email>", and every email ends in @dms-admin: look in the name only.
-            args.append(f"--author=^[^<]*{_bre_escape(self.author)}")
-        if self.action or self.search:
-            args.append("--all-match")
-        if self.action:
-            args.append(f"--grep=^{_bre_escape(self.action)}")
-        if self.search:
-            args.append(f"--grep={_bre_escape(self.search)}")
-        if self.after:
-            args.append(f"--since=@{int(self.after.timestamp())}")
-        if self.before:  # --until is inclusive, to the second
-            args.append(f"--until=@{math.ceil(self.before.timestamp()) - 1}")
-        return args
-
-
-@dataclasses.dataclass(frozen=True)
-class Commit:
-    sha: str
-    author: str
-    message: str
-    at: datetime
-    files: tuple[str, ...]
-    parent: str | None = None  # None for the first commit of the history
-
-    @property
-    def is_adoption(self) -> bool:
-        """The first commit, which took the folder as dms-admin found it."""
-        return self.parent is None and self.author == SYSTEM_AUTHOR and self.message == ADOPTED_MESSAGE
-
-    @property
-    def short(self) -> str:
-        return self.sha[:10]
-
-    @property
-    def subject(self) -> str:
-        return self.message.splitlines()[0] if self.message else ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,8 +237,8 @@ class ConfigStore:
         self.lock_timeout = lock_timeout
         self._lock = _ProcessLock(self.meta / "lock")
         self._ready = False
-        self._repo: pygit2.Repository
-        self._head_cache: tuple[str | None, dict[str, str]] = (None, {})
+        excludes = [f"/{META_DIR}/", *IGNORED_NAME_PATTERNS, *SECRET_NAME_PATTERNS]
+        self.repo = HistoryRepo(self.history_dir, excludes=excludes)
         # (path, size, mtime_ns, inode) -> blob id: unchanged files are not read again.
         self._oid_cache: dict[tuple[str, int, int, int], str] = {}
 
@@ -371,7 +298,7 @@ class ConfigStore:
             drift = self._drift()
             if not drift:
                 return None
-            first = self._repo.head_is_unborn
+            first = self.repo.is_empty()
             message = ADOPTED_MESSAGE if first else "External change (made outside dms-admin)"
             return self._commit(drift, author=SYSTEM_AUTHOR if first else EXTERNAL_AUTHOR, message=message)
 
@@ -394,9 +321,9 @@ class ConfigStore:
                     continue  # never committed; a file matching a newer secret pattern stays as it is
                 live = change.read_bytes(rel)
                 ours = None if live is None else _history_content(rel, live)
-                theirs = self._blob(commit.parent, rel) if commit.parent else None
+                theirs = self.repo.blob(commit.parent, rel) if commit.parent else None
                 try:
-                    merged = revert_file(rel, base=self._blob(commit.sha, rel), ours=ours, theirs=theirs)
+                    merged = revert_file(rel, base=self.repo.blob(commit.sha, rel), ours=ours, theirs=theirs)
                 except RevertConflict as conflict:
                     conflicts += conflict.conflicts
                     continue
@@ -419,7 +346,7 @@ class ConfigStore:
         rel = clean_relpath(rel)
         if rel not in commit.files:
             raise HistoryNotFound(f"{rel} is not one of the files change {commit.short} made.")
-        content = self._blob(commit.sha, rel)
+        content = self.repo.blob(commit.sha, rel)
         with self.change(actor=actor, message=f"Restore {rel} as of {commit.short}", dry_run=dry_run) as change:
             undone = self.changes_since(commit.sha, rel)  # under the lock: what this write undoes
             if content is None:
@@ -432,9 +359,7 @@ class ConfigStore:
     def changes_since(self, sha: str, rel: str) -> list[Commit]:
         """The commits after `sha` that changed `rel`, newest first."""
         commit = self.commit(sha)
-        return _parse_log(
-            self._git("log", "--name-only", _LOG_FORMAT, f"{commit.sha}..HEAD", "--", clean_relpath(rel)).stdout
-        )
+        return self.repo.commits(f"{commit.sha}..HEAD", "--", clean_relpath(rel))
 
     def _apply(self, change: Change, *, actor: str, message: str, dry_run: bool) -> ChangeResult:
         staged, contents = change._staged, []
@@ -538,94 +463,53 @@ class ConfigStore:
                 return
             time.sleep(0.1)
 
-    # ---- history -------------------------------------------------------------------------
+    # ---- history (the git plumbing is HistoryRepo's) --------------------------------------
 
     def history(
         self, *, limit: int = 50, offset: int = 0, path: str | None = None, query: HistoryQuery | None = None
     ) -> list[Commit]:
-        self._ensure_repo()
-        if not self._has_commits():
-            return []
         query = query or HistoryQuery(path=path or "")
-        args = ["log", f"--max-count={limit}", f"--skip={offset}", "--name-only", _LOG_FORMAT, *query.git_args()]
-        return _parse_log(self._git(*args, *_paths(query)).stdout)
+        return self.repo.commits(f"--max-count={limit}", f"--skip={offset}", *query.git_args(), *_paths(query))
 
     def tracked_files(self) -> list[str]:
         """The files the newest commit holds (cached per commit: cheap)."""
-        self._ensure_repo()
-        return list(self._head_files())
+        return list(self.repo.head_files())
 
     def count(self, query: HistoryQuery | None = None) -> int:
-        self._ensure_repo()
-        if not self._has_commits():
-            return 0
         query = query or HistoryQuery()
-        return int(self._git("rev-list", "--count", *query.git_args(), "HEAD", *_paths(query)).stdout.strip())
+        return self.repo.count(*query.git_args(), "HEAD", *_paths(query))
 
     def commit(self, sha: str) -> Commit:
-        self._ensure_repo()
-        if not re.fullmatch(r"[0-9a-f]{4,40}", sha):
-            raise HistoryNotFound("That is not a commit id.")
-        result = self._git("log", "-1", "--name-only", _LOG_FORMAT, sha, "--", check=False)
-        commits = _parse_log(result.stdout) if result.returncode == 0 else []
-        if not commits:
-            raise HistoryNotFound(f"No change {sha} in the history.")
-        return commits[0]
+        return self.repo.find(sha)
 
     def diff(self, sha: str) -> str:
-        commit = self.commit(sha)
-        return self._git("show", "--format=", "--patch", "--no-color", "--no-ext-diff", commit.sha).stdout
+        return self.repo.patch(self.commit(sha).sha)
 
     def content_at(self, rev: str, rel: str) -> bytes | None:
         """A file as it was at `rev` (a sha, `sha^`, …); None if it did not exist then."""
-        return self._blob(rev, clean_relpath(rel))
+        return self.repo.blob(rev, clean_relpath(rel))
 
-    def _blob(self, rev: str, rel: str) -> bytes | None:
+    def loose_object_bytes(self) -> int:
+        return self.repo.loose_object_bytes()
+
+    def compact_history(self, *, above_bytes: int = 64 * 1024 * 1024) -> bool:
+        """Pack the history (git gc) once loose objects pass `above_bytes`; True if it ran."""
         self._ensure_repo()
-        try:
-            obj = self._repo.revparse_single(f"{rev}:{rel}")
-        except (KeyError, ValueError, pygit2.GitError):
-            return None
-        return obj.data if isinstance(obj, pygit2.Blob) else None
-
-    # ---- the version history -------------------------------------------------------------
-    # Writes go through libgit2 in-process (pygit2): blobs and trees are built straight from the
-    # bytes we write, with no index and no `git` process per step; at 10,000 mailboxes that is
-    # the difference between ~60 ms and ~15 ms per change. Reads (log, diffs) use the git CLI.
+        if self.repo.loose_object_bytes() <= above_bytes:
+            return False
+        with self._lock.hold(self.lock_timeout):
+            self.repo.gc()
+        return True
 
     def _ensure_repo(self) -> None:
-        if self._ready:
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not (self.history_dir / "HEAD").exists():
-            self.history_dir.mkdir(parents=True, exist_ok=True)
-            pygit2.init_repository(str(self.history_dir), bare=True, initial_head="main")
-        self._repo = pygit2.Repository(str(self.history_dir))
-        # For people who look with the git CLI: the same files are ignored there.
-        info = self.history_dir / "info"
-        info.mkdir(exist_ok=True)
-        excludes = [f"/{META_DIR}/", *IGNORED_NAME_PATTERNS, *SECRET_NAME_PATTERNS]
-        _write_if_changed(info / "exclude", "".join(f"{p}\n" for p in excludes))
-        self._ready = True
-
-    def _has_commits(self) -> bool:
-        self._ensure_repo()
-        return not self._repo.head_is_unborn
-
-    def _head_files(self) -> dict[str, str]:
-        """Every path in the newest commit and its blob id (cached per commit)."""
-        if self._repo.head_is_unborn:
-            return {}
-        head = str(self._repo.head.target)
-        if self._head_cache[0] != head:
-            files: dict[str, str] = {}
-            _flatten(self._repo, self._repo[head].peel(pygit2.Tree), "", files)
-            self._head_cache = (head, files)
-        return self._head_cache[1]
+        if not self._ready:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.repo.ensure()
+            self._ready = True
 
     def _drift(self) -> dict[str, bytes | None]:
         """What the folder holds that the newest commit does not (new, changed or deleted files)."""
-        head = self._head_files()
+        head = self.repo.head_files()
         if len(self._oid_cache) > 10_000:
             self._oid_cache.clear()
         drift: dict[str, bytes | None] = {}
@@ -636,7 +520,7 @@ class ConfigStore:
             key = (rel, stat.st_size, stat.st_mtime_ns, stat.st_ino)
             oid = self._oid_cache.get(key)
             if oid is None:
-                oid = self._oid_cache[key] = _blob_id(_history_content(rel, path.read_bytes()))
+                oid = self._oid_cache[key] = blob_id(_history_content(rel, path.read_bytes()))
             if oid != head.get(rel):
                 drift[rel] = path.read_bytes()
         drift.update({rel: None for rel in head if rel not in present})
@@ -655,7 +539,7 @@ class ConfigStore:
 
     def _write_blobs(self, changes: dict[str, bytes | None]) -> dict[str, pygit2.Oid | None]:
         return {
-            rel: None if data is None else self._write_blob(_history_content(rel, data))
+            rel: None if data is None else self.repo.write_blob(_history_content(rel, data))
             for rel, data in changes.items()
         }
 
@@ -671,103 +555,15 @@ class ConfigStore:
 
         `blobs`: their blob ids, when _write_blobs() stored them already.
         """
-        self._clear_stale_git_locks()
-        repo = self._repo
-        parent = None if repo.head_is_unborn else repo.head.target
-        base = repo[parent].peel(pygit2.Tree) if parent is not None else None
         if blobs is None:
             blobs = self._write_blobs(changes)
-        for rel, blob in blobs.items():
+        for rel, blob in blobs.items():  # the files as written: not read again by _drift()
             if blob is None:
                 continue
             with contextlib.suppress(FileNotFoundError):
                 stat = (self.root / rel).stat()
                 self._oid_cache[(rel, stat.st_size, stat.st_mtime_ns, stat.st_ino)] = str(blob)
-        tree = _update_tree(repo, base, blobs)
-        if base is not None and tree == base.id:
-            return None  # the history already had these bytes
-        name = _git_name(author)
-        when = int(time.time())
-        signature = pygit2.Signature(name, f"{_git_email_local(name)}@dms-admin", when, 0)
-        committer = pygit2.Signature("dms-admin", "dms-admin@dms-admin", when, 0)
-        oid = repo.create_commit("HEAD", signature, committer, message, tree, [parent] if parent is not None else [])
-        files = dict(self._head_files()) if parent is not None and self._head_cache[0] == str(parent) else None
-        if files is not None:
-            for rel, blob in blobs.items():
-                if blob is None:
-                    files.pop(rel, None)
-                else:
-                    files[rel] = str(blob)
-            self._head_cache = (str(oid), files)
-        return str(oid)
-
-    def _clear_stale_git_locks(self) -> None:
-        """Remove git's own lock files that a killed writer left (a worker OOM-killed mid-commit).
-
-        Every writer of the history (web, API, workers, housekeeping's `git gc`) holds our folder
-        lock first, and we hold it now: a `*.lock` of git's here belongs to a process that died,
-        and left in place it would refuse every later commit.
-        """
-        git = self.history_dir
-        for stale in [git / "HEAD.lock", git / "index.lock", git / "packed-refs.lock", *git.glob("refs/**/*.lock")]:
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-                log.warning("removed %s, left by a writer that was killed mid-commit", stale)
-
-    def _write_blob(self, content: bytes) -> pygit2.Oid:
-        """Store a blob as a loose object, big ones as stored (uncompressed) zlib.
-
-        libgit2 always deflates at its default level: ~40 ms for the accounts file of 10,000
-        mailboxes (password hashes do not compress). zlib's own level 0 still copies the data
-        through its window (~2.5 ms for 1.4 MB); framing stored blocks here costs an adler32 and
-        no copy (~0.4 ms). `compact_history()` packs the objects with deltas later.
-        """
-        header = b"blob %d\x00" % len(content)
-        digest = hashlib.sha1(header, usedforsecurity=False)
-        digest.update(content)
-        hexsha = digest.hexdigest()
-        path = self.history_dir / "objects" / hexsha[:2] / hexsha[2:]
-        if not path.exists():
-            pieces = [zlib.compress(header + content, 1)] if len(content) < 65536 else stored_zlib(header, content)
-            path.parent.mkdir(exist_ok=True)
-            tmp = path.parent / f"tmp_obj_{os.getpid()}_{threading.get_ident()}"
-            with open(tmp, "wb") as fh:
-                fh.writelines(pieces)
-            os.replace(tmp, path)
-        return pygit2.Oid(hex=hexsha)
-
-    def loose_object_bytes(self) -> int:
-        objects = self.history_dir / "objects"
-        return sum(
-            entry.stat().st_size
-            for folder in objects.glob("[0-9a-f][0-9a-f]")
-            for entry in os.scandir(folder)
-            if entry.is_file()
-        )
-
-    def compact_history(self, *, above_bytes: int = 64 * 1024 * 1024) -> bool:
-        """Pack the history (git gc) once loose objects pass `above_bytes`; True if it ran."""
-        self._ensure_repo()
-        if self.loose_object_bytes() <= above_bytes:
-            return False
-        with self._lock.hold(self.lock_timeout):
-            self._git("gc", "--quiet", "--prune=now")
-        return True
-
-    def _git_args(self) -> list[str]:
-        return [
-            "git",
-            # Kept by hand (fmt: skip): each -c with its value on one line
-            "-c", "safe.directory=*",  # the folder may belong to another uid (root in DMS)
-            "-c", "core.quotePath=false",
-            f"--git-dir={self.history_dir}",
-        ]  # fmt: skip
-
-    def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([*self._git_args(), *args], capture_output=True, text=True, env=_git_env())
-        if check and result.returncode != 0:
-            raise ConfigStoreError(f"git {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
-        return result
+        return self.repo.commit(blobs, author=author, message=message)
 
 
 def _live_content(rel: str, content: bytes, live: bytes | None) -> bytes:
@@ -779,117 +575,11 @@ def _live_content(rel: str, content: bytes, live: bytes | None) -> bytes:
     return text.encode("utf-8", errors="surrogateescape")
 
 
-def _bre_escape(text: str) -> str:
-    """`text` as a literal in git's (POSIX basic) regular expressions."""
-    return re.sub(r"([.\[\]\\*^$])", r"\\\1", text)
-
-
-def _paths(query: HistoryQuery) -> list[str]:
-    return ["--", clean_relpath(query.path)] if query.path else []
-
-
 def _history_content(rel: str, data: bytes) -> bytes:
     """What history keeps of a file: the bytes, with secret values of mailserver.env redacted."""
     if PurePosixPath(rel).name in REDACTED_FILES:
         return redact_env_text(data.decode("utf-8", errors="surrogateescape")).encode("utf-8", errors="surrogateescape")
     return data
-
-
-def stored_zlib(header: bytes, content: bytes) -> list[bytes | memoryview]:
-    """The zlib stream of header + content in stored (uncompressed) deflate blocks (RFC 1950/1951),
-    as pieces to write one after the other: no copy of the content is made."""
-    first = header + content[: 65535 - len(header)]
-    rest = memoryview(content)[len(first) - len(header) :]
-    blocks: list[bytes | memoryview] = [first, *(rest[i : i + 65535] for i in range(0, len(rest), 65535))]
-    out: list[bytes | memoryview] = [b"\x78\x01"]  # deflate, 32 KiB window, no dictionary
-    for index, block in enumerate(blocks):
-        out += [struct.pack("<BHH", index == len(blocks) - 1, len(block), len(block) ^ 0xFFFF), block]
-    out.append(struct.pack(">I", zlib.adler32(content, zlib.adler32(header))))
-    return out
-
-
-def _blob_id(content: bytes) -> str:
-    digest = hashlib.sha1(b"blob %d\x00" % len(content), usedforsecurity=False)
-    digest.update(content)
-    return digest.hexdigest()
-
-
-def _flatten(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, out: dict[str, str]) -> None:
-    for entry in tree:
-        if entry.type_str == "tree":
-            _flatten(repo, repo[entry.id].peel(pygit2.Tree), f"{prefix}{entry.name}/", out)
-        else:
-            out[f"{prefix}{entry.name}"] = str(entry.id)
-
-
-def _update_tree(
-    repo: pygit2.Repository, tree: pygit2.Tree | None, changes: dict[str, pygit2.Oid | None]
-) -> pygit2.Oid:
-    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
-    nested: dict[str, dict[str, pygit2.Oid | None]] = {}
-    for path, oid in changes.items():
-        head, _, rest = path.partition("/")
-        if rest:
-            nested.setdefault(head, {})[rest] = oid
-        elif oid is None:
-            if builder.get(head) is not None:
-                builder.remove(head)
-        else:
-            builder.insert(head, oid, pygit2.enums.FileMode.BLOB)
-    for name, sub in nested.items():
-        existing = builder.get(name)
-        subtree = repo[existing.id].peel(pygit2.Tree) if existing is not None and existing.type_str == "tree" else None
-        new = _update_tree(repo, subtree, sub)
-        if len(repo[new].peel(pygit2.Tree)) == 0:
-            if existing is not None:
-                builder.remove(name)
-        else:
-            builder.insert(name, new, pygit2.enums.FileMode.TREE)
-    return builder.write()
-
-
-_LOG_FORMAT = "--format=%x1e%H%x1f%P%x1f%an%x1f%aI%x1f%B%x1f"
-
-
-def _parse_log(output: str) -> list[Commit]:
-    commits = []
-    for record in output.split("\x1e")[1:]:
-        sha, parents, author, at, message, files = record.split("\x1f")
-        commits.append(
-            Commit(
-                sha=sha,
-                author=author,
-                message=message.strip(),
-                at=datetime.fromisoformat(at),
-                files=tuple(f for f in files.strip().splitlines() if f),
-                parent=parents.split()[0] if parents.strip() else None,
-            )
-        )
-    return commits
-
-
-def _git_name(actor: str) -> str:
-    # The actor comes from a username, token name or address: no control or format character
-    # (a newline would forge headers, \x1e/\x1f would split our log records), no <> of a
-    # "Name <email>", one line of single spaces.
-    kept = "".join(ch for ch in actor if unicodedata.category(ch)[0] != "C" and ch not in "<>")
-    name = " ".join(kept.split())[:200]
-    return name or "unknown"
-
-
-def _git_email_local(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", name).strip(".-") or "unknown"
-
-
-def _git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update({"LC_ALL": "C.UTF-8", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"})
-    return env
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -911,3 +601,7 @@ def get_store() -> ConfigStore:
 
 
 _store: ConfigStore | None = None
+
+
+def _paths(query: HistoryQuery) -> list[str]:
+    return ["--", clean_relpath(query.path)] if query.path else []

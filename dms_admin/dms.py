@@ -14,12 +14,11 @@ by it (or run twice).
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import re
 import shlex
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -27,18 +26,12 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from dms_admin import dms_swarm
+from dms_admin.envfile import merge_env
+
 VERSION_LABEL = "org.opencontainers.image.version"
 # Kept while the new container starts, so a failed re-create can be rolled back.
 OLD_SUFFIX = "-dms-admin-old"
-# Labels Swarm puts on every task container.
-SWARM_SERVICE_ID_LABEL = "com.docker.swarm.service.id"
-SWARM_SERVICE_NAME_LABEL = "com.docker.swarm.service.name"
-# How long a Swarm service update may take to have its new task running (after the old one's
-# stop grace period), and how often the tasks are looked at meanwhile.
-SWARM_TASK_TIMEOUT = 180.0
-SWARM_POLL = 0.5
-# Task errors of a container that did start (moby's executor: exit code, failed healthcheck).
-_RAN_AND_ENDED = re.compile(r"non-zero exit|unhealthy")
 
 
 class DockerUnavailable(Exception):
@@ -112,6 +105,21 @@ def _wrap(exc: Exception, what: str) -> DockerUnavailable:
 _ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, ConnectionError, OSError)
 
 
+@contextlib.contextmanager
+def _swarm_errors() -> Iterator[None]:
+    """dms_swarm's failures as this module's: an engine call that failed, or Swarm saying no."""
+    try:
+        yield
+    except dms_swarm.EngineCallFailed as failed:
+        if isinstance(failed.cause, _ERRORS):
+            raise _wrap(failed.cause, failed.what) from failed.cause
+        raise failed.cause from None
+    except dms_swarm.SwarmError as exc:
+        raise DockerUnavailable(str(exc)) from exc
+    except _ERRORS as exc:
+        raise _wrap(exc, "Reading the new task") from exc
+
+
 class MailServer:
     def __init__(self, *, name: str = "mailserver", label: str = "", base_url: str = "", timeout: int = 30) -> None:
         self.name = name
@@ -158,20 +166,8 @@ class MailServer:
 
     def _swarm_service_of(self, container: Any) -> str | None:
         labels = container.attrs.get("Config", {}).get("Labels") or {}
-        if not labels.get(SWARM_SERVICE_NAME_LABEL):
-            return None
-        try:
-            swarm = self.client.api.info().get("Swarm") or {}
-        except _ERRORS as exc:
-            raise _wrap(exc, "Reading the engine's Swarm state (the socket proxy must allow INFO)") from exc
-        if swarm.get("LocalNodeState") != "active":
-            return None  # a leftover of a swarm this engine has left: a plain container now
-        if not swarm.get("ControlAvailable"):
-            raise DockerUnavailable(
-                f"The mail container is a task of the Swarm service {labels[SWARM_SERVICE_NAME_LABEL]}, but this "
-                "engine is not a Swarm manager: dms-admin's Docker API (the socket proxy) must be a manager's."
-            )
-        return str(labels.get(SWARM_SERVICE_ID_LABEL) or labels[SWARM_SERVICE_NAME_LABEL])
+        with _swarm_errors():
+            return dms_swarm.service_of(self.client.api, labels)
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -264,7 +260,11 @@ class MailServer:
         old = self._container()
         service = self._swarm_service_of(old)
         if service is not None:
-            return self._recreate_task(service, env=env or {}, image=image, progress=progress)
+            with _swarm_errors():
+                container_id = dms_swarm.recreate_task(
+                    self.client.api, service, env=env or {}, image=image, progress=progress
+                )
+                return self._status_of(self.client.containers.get(container_id))
         attrs = old.attrs
         name = old.name
         api = self.client.api
@@ -294,101 +294,6 @@ class MailServer:
         with contextlib.suppress(*_ERRORS):
             api.remove_container(old.id, v=False)
         return self.status()
-
-    def _recreate_task(
-        self, service: str, *, env: Mapping[str, str | None], image: str | None, progress: Callable[[str], None]
-    ) -> ContainerStatus:
-        """`docker service update --force` with `env` (and `image`) applied to the ContainerSpec.
-
-        Returns once the new task runs (Swarm reports a task running once its container's
-        healthcheck passed) or once it ran and failed (the caller's health wait reports that, as
-        for a container). If no new task gets to run (image missing, mounts refused…), the
-        service's previous spec is put back the same way and the error raised.
-        """
-        current = self._inspect_service(service)
-        spec = current.get("Spec") or {}
-        name = spec.get("Name", service)
-        before = copy.deepcopy(spec.get("TaskTemplate") or {})
-        template = copy.deepcopy(before)
-        container_spec = template.setdefault("ContainerSpec", {})
-        # Only what the service sets is in its spec (not the image's defaults): changes to absent
-        # variables add them, removals of absent ones change nothing.
-        container_spec["Env"] = merge_env(container_spec.get("Env") or [], env)
-        if image:
-            container_spec["Image"] = image
-        force = int(template.get("ForceUpdate") or 0) + 1
-        template["ForceUpdate"] = force
-        grace = int(container_spec.get("StopGracePeriod") or 10_000_000_000) / 1e9
-        progress(f"Updating the Swarm service {name} (service update --force)")
-        self._update_service(service, current, template)
-        try:
-            progress("Waiting for the new task to run")
-            container_id = self._wait_for_task(service, name, force, timeout=grace + SWARM_TASK_TIMEOUT)
-        except DockerUnavailable:
-            progress(f"The new task did not run: putting the previous spec of {name} back")
-            before["ForceUpdate"] = force + 1
-            with contextlib.suppress(DockerUnavailable):
-                self._update_service(service, self._inspect_service(service), before)
-                self._wait_for_task(service, name, force + 1, timeout=grace + SWARM_TASK_TIMEOUT)
-            raise
-        try:
-            return self._status_of(self.client.containers.get(container_id))
-        except _ERRORS as exc:
-            raise _wrap(exc, f"Reading the new task of {name}") from exc
-
-    def _inspect_service(self, service: str) -> dict[str, Any]:
-        try:
-            return dict(self.client.api.inspect_service(service))
-        except _ERRORS as exc:
-            raise _wrap(exc, "Reading the mail server's Swarm service (the socket proxy must allow SERVICES)") from exc
-
-    def _update_service(self, service: str, current: dict[str, Any], template: dict[str, Any]) -> None:
-        try:
-            # Everything but the task template stays as the service has it (fetch_current_spec).
-            self.client.api.update_service(
-                service, current["Version"]["Index"], task_template=template, fetch_current_spec=True
-            )
-        except _ERRORS as exc:
-            raise _wrap(exc, "Updating the mail server's Swarm service") from exc
-
-    def _wait_for_task(self, service: str, name: str, force: int, *, timeout: float) -> str:
-        """The container id of the task started for update number `force`, once it runs."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                tasks = self.client.api.tasks(filters={"service": service})
-            except _ERRORS as exc:
-                raise _wrap(exc, f"Reading the tasks of {name} (the socket proxy must allow TASKS)") from exc
-            # Tasks carry the template they were made from, ForceUpdate counter included.
-            ours = [t for t in tasks if (t.get("Spec") or {}).get("ForceUpdate") == force]
-            ours.sort(key=lambda t: str(t.get("CreatedAt") or ""), reverse=True)
-            for task in ours:
-                status = task.get("Status") or {}
-                container_id = str((status.get("ContainerStatus") or {}).get("ContainerID") or "")
-                if status.get("State") == "running" and task.get("DesiredState") == "running" and container_id:
-                    return container_id
-            # Swarm replaces a failed task with a new one at once, so look at all of this update's.
-            for task in ours:
-                status = task.get("Status") or {}
-                container_id = str((status.get("ContainerStatus") or {}).get("ContainerID") or "")
-                error = str(status.get("Err") or "")
-                if container_id and (status.get("State") == "complete" or _RAN_AND_ENDED.search(error)):
-                    # It ran, then exited or turned unhealthy: the health wait reports that, with the logs.
-                    return container_id
-            for task in ours:
-                status = task.get("Status") or {}
-                if status.get("State") in ("rejected", "failed"):
-                    reason = status.get("Err") or status.get("Message") or status.get("State")
-                    raise DockerUnavailable(f"Swarm could not start the new task of {name}: {reason}.")
-            if time.monotonic() > deadline:
-                states = "; ".join(
-                    " ".join(str(s.get(k) or "") for k in ("State", "Err")).strip()
-                    for s in (t.get("Status") or {} for t in ours[:3])
-                )
-                raise DockerUnavailable(
-                    f"The new task of {name} is not running after {int(timeout)} s ({states or 'no task yet'})."
-                )
-            time.sleep(SWARM_POLL)
 
     def _put_back(self, old_id: str, name: str) -> None:
         api = self.client.api
@@ -560,30 +465,6 @@ def _connect_extra_networks(api: Any, container_id: str, attrs: dict[str, Any]) 
     for net_name, net in networks.items():
         if net_name != first:
             api.connect_container_to_network(container_id, net_name, aliases=net.get("Aliases"), links=net.get("Links"))
-
-
-def env_to_restore(before: Mapping[str, str], current: Mapping[str, str]) -> dict[str, str | None]:
-    """The env changes (None removes) that take a container from `current` back to `before`."""
-    back: dict[str, str | None] = {k: v for k, v in before.items() if current.get(k) != v}
-    back.update({k: None for k in current if k not in before})
-    return back
-
-
-def merge_env(current: list[str], changes: Mapping[str, str | None]) -> list[str]:
-    """Apply `changes` to a `KEY=value` list, keeping the order of what stays."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for item in current:
-        key = item.split("=", 1)[0]
-        if key in changes:
-            seen.add(key)
-            value = changes[key]
-            if value is not None:
-                out.append(f"{key}={value}")
-        else:
-            out.append(item)
-    out += [f"{k}={v}" for k, v in changes.items() if k not in seen and v is not None]
-    return out
 
 
 def _version(attrs: dict[str, Any]) -> str | None:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from dms_admin.configstore import ConfigStore, ConfigStoreError, normalize_text, stored_zlib
+from dms_admin.configstore import ConfigStore, normalize_text
+from dms_admin.historyrepo import stored_zlib
 from dms_admin.redact import REDACTED
+from dms_admin.storeerrors import ConfigStoreError
 
 
 def git_log_count(store: ConfigStore) -> int:

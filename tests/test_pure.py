@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dms_admin.apply import Action, action_for, plan
-from dms_admin.dms import _create_config, merge_env
-from dms_admin.envfile import env_changes, parse_env
+from dms_admin.dms import _create_config
+from dms_admin.envfile import env_changes, merge_env, parse_env
 from dms_admin.redact import REDACTED, redact_env_text, unredact_env_text
 
 

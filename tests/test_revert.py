@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from dms_admin.configstore import ConfigStore, ConfigStoreError, HistoryNotFound, HistoryQuery, RollbackConflict
+from dms_admin.configstore import ConfigStore
+from dms_admin.historyrepo import HistoryQuery
 from dms_admin.redact import REDACTED
 from dms_admin.revert import RevertConflict, revert_file, split_lines
+from dms_admin.storeerrors import ConfigStoreError, HistoryNotFound, RollbackConflict
 
 
 def revert(base: bytes | None, ours: bytes | None, theirs: bytes | None) -> bytes | None:

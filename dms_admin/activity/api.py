@@ -32,9 +32,10 @@ from dms_admin.api.serializers import (
     rollback_conflict_response,
 )
 from dms_admin.audit import audit_csv, audit_filter
-from dms_admin.configstore import ConfigLockTimeout, ConfigStoreError, HistoryNotFound, RollbackConflict, get_store
+from dms_admin.configstore import get_store
 from dms_admin.errors import FieldError
 from dms_admin.models import AuditEntry, JobRun
+from dms_admin.storeerrors import ConfigLockTimeout, ConfigStoreError, HistoryNotFound, RollbackConflict
 
 HISTORY_FILTERS = [
     OpenApiParameter("author", str, description="Part of the author's name (token:NAME for API tokens), any case."),

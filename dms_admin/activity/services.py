@@ -11,16 +11,10 @@ from django.utils import timezone
 
 from dms_admin.audit import Actor
 from dms_admin.changes import ChangeOutcome, change_recorded
-from dms_admin.configstore import (
-    ChangeResult,
-    Commit,
-    ConfigLockTimeout,
-    ConfigStoreError,
-    HistoryQuery,
-    clean_relpath,
-    get_store,
-)
+from dms_admin.configstore import ChangeResult, clean_relpath, get_store
 from dms_admin.errors import FieldError
+from dms_admin.historyrepo import Commit, HistoryQuery
+from dms_admin.storeerrors import ConfigLockTimeout, ConfigStoreError
 
 
 def history_current(*, limit: int) -> list[Commit]:

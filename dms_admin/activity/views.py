@@ -15,11 +15,13 @@ from access.roles import superadmin_required
 from dms_admin import changes, feedback
 from dms_admin.activity import services as history
 from dms_admin.audit import Actor, audit_csv, audit_filter
-from dms_admin.configstore import ConfigStoreError, HistoryNotFound, HistoryQuery, RollbackConflict, get_store
+from dms_admin.configstore import get_store
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import FieldError
+from dms_admin.historyrepo import HistoryQuery
 from dms_admin.jobqueue import JobConflict
 from dms_admin.models import AuditEntry
+from dms_admin.storeerrors import ConfigStoreError, HistoryNotFound, RollbackConflict
 
 HISTORY_PAGE_SIZE = 30
 

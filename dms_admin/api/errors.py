@@ -10,10 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from dms_admin.api.parsers import MAX_DEPTH, body_limit, too_large_message
-from dms_admin.configstore import ConfigLockTimeout, ConfigStoreError
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.jobqueue import JobConflict
+from dms_admin.storeerrors import ConfigLockTimeout, ConfigStoreError
 
 
 def error_response(message: str, code: int, fields: dict[str, list[str]] | None = None) -> Response:

@@ -9,11 +9,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from dms_admin.changes import ChangeOutcome
-from dms_admin.configstore import (
-    ChangeResult,
-    RollbackConflict,
-)
+from dms_admin.configstore import ChangeResult
 from dms_admin.models import JobRun
+from dms_admin.storeerrors import RollbackConflict
 
 
 class TextField(serializers.CharField):

@@ -10,7 +10,8 @@ from django.conf import settings
 
 from dms_admin.audit import Actor, audit_record
 from dms_admin.changes import ApplyReverted, last_log_lines
-from dms_admin.dms import DockerUnavailable, ImageInfo, MailServer, env_to_restore, get_mailserver, split_reference
+from dms_admin.dms import DockerUnavailable, ImageInfo, MailServer, get_mailserver, split_reference
+from dms_admin.envfile import env_to_restore
 from dms_admin.errors import FieldError
 from dms_admin.jobqueue import JobConflict, JobReport, job_enqueue, job_running
 from dms_admin.models import JobRun
