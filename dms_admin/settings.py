@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -71,6 +73,35 @@ def trusted_proxies(value: str) -> list[str]:
             except ValueError:
                 raise ImproperlyConfigured(f"FORWARDED_ALLOW_IPS: {entry!r} is not an address or network") from None
     return entries
+
+
+def language_code(name: str, default: str) -> str:
+    """A language Django knows (`de`, `pt-br`, `en-us`: a region of a known language is fine)."""
+    raw = os.environ.get(name, "").strip() or default
+    code = raw.lower()
+    known = dict(global_settings.LANGUAGES)
+    if not re.fullmatch(r"[a-z]{1,8}(-[a-z0-9]{1,8})*", code) or not (code in known or code.split("-")[0] in known):
+        raise ImproperlyConfigured(
+            f"{name} must be a language code Django knows, such as en-us, de, fr or pt-br, got {raw!r}"
+        )
+    return code
+
+
+def panel_languages(code: str, locale_dir: Path) -> list[tuple[str, str]]:
+    """LANGUAGE_CODE plus every language with a compiled catalog in `locale/`, and no other.
+
+    LocaleMiddleware picks the browser's language only among these, so a browser asking for German
+    gets the panel's own language until a German catalog exists: never a page half in Django's
+    German (its form errors) and half in English.
+    """
+    known = dict(global_settings.LANGUAGES)
+    codes = [code]
+    if locale_dir.is_dir():
+        for folder in sorted(locale_dir.iterdir()):
+            other = folder.name.lower().replace("_", "-")
+            if (folder / "LC_MESSAGES" / "django.mo").is_file() and other in known and other not in codes:
+                codes.append(other)
+    return [(c, known.get(c) or known[c.split("-")[0]]) for c in codes]
 
 
 def database_from_url(url: str) -> dict[str, object]:
@@ -183,6 +214,8 @@ MIDDLEWARE = [
     "dms_admin.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from gunicorn itself, no CDN
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After the session, before CommonMiddleware (Django's order): picks the request's language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -243,7 +276,10 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+# The panel's language (English is complete; others need a catalog in locale/, see its README).
+LANGUAGE_CODE = language_code("LANGUAGE_CODE", "en-us")
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGES = panel_languages(LANGUAGE_CODE, LOCALE_PATHS[0])
 TIME_ZONE = env("TZ", "UTC") or "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -290,7 +290,7 @@ def test_proxy_switches_allow_only_what_we_use() -> None:
 
 def test_env_example_documents_every_setting() -> None:
     settings_py = (REPO / "dms_admin" / "settings.py").read_text()
-    names = set(re.findall(r"env(?:bool|int|secret|paths)?\(\"([A-Z_]+)\"", settings_py))
+    names = set(re.findall(r"(?:env(?:bool|int|secret|paths)?|language_code)\(\"([A-Z_]+)\"", settings_py))
     example = (REPO / "compose" / ".env.example").read_text()
     missing = sorted(n for n in names if not re.search(rf"^#? ?{n}\b", example, re.M))
     assert not missing, f"compose/.env.example does not document {missing}"
