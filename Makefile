@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export DJANGO_SETTINGS_MODULE ?= dms_admin.settings_test
 
-.PHONY: run test test-fast lint check bench venv migrations-check clean
+.PHONY: run test test-fast faults lint check bench venv migrations-check clean
 
 run:
 	scripts/run.sh
@@ -18,6 +18,10 @@ test:
 # Only what needs no Docker engine or browser (quick feedback while coding).
 test-fast: venv
 	$(PY) -m pytest -m "not docker and not browser" -q
+
+# The fault-injection suite alone (also part of `make test`), with the time each test took.
+faults: venv
+	$(PY) -m pytest -m faults tests/faults -q -s --durations=0
 
 lint: venv
 	.venv/bin/ruff check .

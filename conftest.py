@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,20 @@ def sign_in(page, url: str, username: str = "admin", password: str = ADMIN_PASSW
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+def wait_until(page, function: str, arg: object = None, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll a JavaScript function in the page until it returns true (awaiting a promise it returns).
+
+    Not Playwright's wait_for_function: when its first check is false it polls by evaluating a
+    string inside the page, which our Content-Security-Policy (script-src 'self') forbids.
+    page.evaluate goes through the DevTools protocol, which the policy does not govern.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(function, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {function}")
+        page.wait_for_timeout(100)
 
 
 @pytest.hookimpl(hookwrapper=True)

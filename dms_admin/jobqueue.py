@@ -17,13 +17,19 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import django_rq
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import IntegrityError, OperationalError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
+from rq.utils import utcparse
 
 from dms_admin.audit import SYSTEM, Actor, audit_record
 from dms_admin.jobkinds import is_stoppable
@@ -233,3 +239,89 @@ def job_cancel(*, run: JobRun, actor: Actor) -> None:
         status=JobRun.Status.FAILED, error=f"Cancelled by {actor.name}.", finished_at=timezone.now()
     )
     audit_record(actor=actor, action="job.cancel", object=f"{run.kind} {run.id}")
+
+
+# ---- orphans: rows a dead worker or a lost queue left "running" (or "queued") -----------------------
+
+REAP_STALE_AFTER = timedelta(seconds=90)  # 3 of RQ's 30 s job-monitoring heartbeats missed
+RETRY_HINT = "Retry it; if it stops again, look at the worker's log and its memory."
+DEAD_WORKER = "The worker running this job stopped (killed or out of memory) before it finished."
+SILENT_WORKER = "The worker running this job stopped answering {ago} s ago (killed, out of memory, or restarted)."
+LOST_RUNNING = "The job queue (Redis) no longer knows this job, which was running: Redis restarted or was emptied."
+FAILED_IN_QUEUE = "The job failed in the job queue before it could start."
+ENDED_BADLY = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+
+def reap_orphans(*, stale_after: timedelta = REAP_STALE_AFTER, now: datetime | None = None) -> list[JobRun]:
+    """Mark failed, with the reason, each running row whose job no worker is running any more.
+
+    Run by housekeeping every minute. RQ's own abandoned-job handling goes first (the started
+    registry moves jobs whose worker stopped sending heartbeats to the failed registry); then a
+    row is an orphan when its RQ job failed or was stopped (RQ records a killed work horse as
+    "terminated unexpectedly"), when the worker named on it has not sent a heartbeat for
+    `stale_after` (or is gone), or when Redis no longer knows the job `stale_after` after it
+    started. A queued row whose job Redis lost (restarted without persistence) is enqueued again:
+    it never started, so running it is what was asked (a scheduled run is not missed).
+    """
+    now = now or timezone.now()
+    connection = rq_queue("default").connection
+    for name in settings.RQ_QUEUES:
+        StartedJobRegistry(name, connection=connection).cleanup()
+    reaped = []
+    for run in JobRun.objects.filter(status=JobRun.Status.RUNNING):
+        reason = _orphan_reason(run, connection, now, stale_after)
+        if reason and _mark_orphan(run, f"{reason} {RETRY_HINT}", now):
+            reaped.append(run)
+    for run in JobRun.objects.filter(status=JobRun.Status.QUEUED, created_at__lt=now - stale_after):
+        _requeue_if_lost(run, connection, now)
+    return reaped
+
+
+def _orphan_reason(run: JobRun, connection: Any, now: datetime, stale_after: timedelta) -> str:
+    try:
+        job = Job.fetch(str(run.id), connection=connection)
+    except NoSuchJobError:
+        started = run.started_at or run.created_at
+        return LOST_RUNNING if now - started > stale_after else ""
+    status = job.get_status(refresh=False)
+    if status in ENDED_BADLY:
+        return _with_rq_detail(DEAD_WORKER, job)
+    if status != JobStatus.STARTED or not job.worker_name:
+        return ""
+    beat = connection.hget(f"rq:worker:{job.worker_name}", "last_heartbeat")
+    if beat is None:
+        return DEAD_WORKER
+    ago = (now - utcparse(beat.decode())).total_seconds()
+    return SILENT_WORKER.format(ago=round(ago)) if ago > stale_after.total_seconds() else ""
+
+
+def _mark_orphan(run: JobRun, error: str, now: datetime) -> bool:
+    """Fail the row if it is still running (the job may have ended meanwhile)."""
+    done = JobRun.objects.filter(pk=run.pk, status=JobRun.Status.RUNNING).update(
+        status=JobRun.Status.FAILED, error=error, finished_at=now
+    )
+    if done:
+        log.warning("job %s %s reaped: %s", run.kind, run.pk, error)
+        audit_record(actor=SYSTEM, action="job.reaped", object=f"{run.kind} {run.id}", detail=error)
+        run.status, run.error, run.finished_at = JobRun.Status.FAILED, error, now
+    return bool(done)
+
+
+def _requeue_if_lost(run: JobRun, connection: Any, now: datetime) -> None:
+    try:
+        job = Job.fetch(str(run.id), connection=connection)
+    except NoSuchJobError:
+        log.warning("job %s %s was queued but Redis lost it: enqueued again", run.kind, run.pk)
+        _enqueue(run, None)
+        return
+    if job.get_status(refresh=False) in ENDED_BADLY:
+        JobRun.objects.filter(pk=run.pk, status=JobRun.Status.QUEUED).update(
+            status=JobRun.Status.FAILED, error=_with_rq_detail(FAILED_IN_QUEUE, job), finished_at=now
+        )
+
+
+def _with_rq_detail(reason: str, job: Job) -> str:
+    """The reason, with the last line of what RQ recorded (e.g. "Work-horse terminated unexpectedly")."""
+    result = job.latest_result()
+    lines = (result.exc_string or "").strip().splitlines() if result else []
+    return f"{reason} (RQ: {lines[-1][:300]})" if lines else reason

@@ -25,12 +25,15 @@ def confirm_watched_job(run_id: str, paths: list[str]) -> None:
 
 
 def housekeeping_job() -> None:
-    """Runs every minute from rqcron: records hand edits in history, forgets old login failures
-    and old audit rows of API reads."""
+    """Runs every minute from rqcron: marks jobs a dead worker left "running" failed (with the
+    reason), records hand edits in history, forgets old login failures and old audit rows of API
+    reads."""
     from access.throttle import forget_old_failures
     from dms_admin.audit import forget_old_api_calls
     from dms_admin.configstore import get_store
+    from dms_admin.jobqueue import reap_orphans
 
+    reap_orphans()
     store = get_store()
     store.record_external_changes()
     store.compact_history()

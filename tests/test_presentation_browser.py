@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from accounts import domains
-from conftest import sign_in
+from conftest import sign_in, wait_until
 from dms_admin.audit import Actor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -67,7 +67,7 @@ def test_copy_buttons_copy_the_dkim_record_and_announce_it(
     assert button.inner_text() == "Copied"
     assert page.evaluate("navigator.clipboard.readText()") == key.value
     page.locator("button[aria-label='Copy the MX value']").click()
-    page.wait_for_function("navigator.clipboard.readText().then(t => t.startsWith('10 '))")
+    wait_until(page, "() => navigator.clipboard.readText().then(t => t.startsWith('10 '))")
     page.set_viewport_size({"width": 390, "height": 844})
     assert _fits(page)
 
@@ -76,7 +76,7 @@ def test_copy_buttons_copy_the_dkim_record_and_announce_it(
     page.click("button:has-text('Create token')")
     secret = page.inner_text("#new-token")
     page.click("button[aria-label='Copy the new token']")
-    page.wait_for_function("t => navigator.clipboard.readText().then(c => c === t)", arg=secret)
+    wait_until(page, "t => navigator.clipboard.readText().then(c => c === t)", arg=secret)
 
 
 def test_without_the_clipboard_api_the_fallback_still_copies(

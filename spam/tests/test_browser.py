@@ -8,7 +8,7 @@ import django_rq
 import pytest
 from django_rq import get_worker
 
-from conftest import sign_in
+from conftest import sign_in, wait_until
 from dms_admin.models import JobRun
 from spam import files
 from spam.models import TrainingRun, TrainingSchedule
@@ -37,7 +37,7 @@ def test_rules_editor_numbers_lines_and_bayes_page_plots(
     page.wait_for_selector("h1:has-text('Custom SpamAssassin rules')")
     assert page.locator(".gutter span").count() == 3  # two lines and the empty last one
     page.fill("textarea.rules-text", "a\nb\nc\nd\ne")
-    page.wait_for_function("document.querySelectorAll('.gutter span').length === 5")
+    wait_until(page, "() => document.querySelectorAll('.gutter span').length === 5")
     page.click("button[value=validate]")  # no container: said plainly, nothing saved
     page.wait_for_selector(".flash.error:has-text('could not be checked')")
     page.goto(live_server.url + "/spam/bayes/")
@@ -143,7 +143,7 @@ def test_rules_schedule_and_a_training_run_with_the_real_container_and_worker(
     assert page.locator("progress").get_attribute("value") == "100"
     assert "Learned 12 spam and 9 ham" in page.inner_text(".job")
     # The sampler runs every 100 ms: let it see the final swap before reading what it saw.
-    page.wait_for_function("window.seen.length > 0 && window.seen[window.seen.length - 1] === 100", timeout=5_000)
+    wait_until(page, "() => window.seen.length > 0 && window.seen[window.seen.length - 1] === 100", timeout=5)
     seen = page.evaluate("window.seen")
     assert any(0 < value < 100 for value in seen), seen  # it moved on the way, not only at the end
     run = JobRun.objects.get(kind="spam-train")

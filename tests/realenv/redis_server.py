@@ -58,20 +58,22 @@ def _log_tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def start_redis(workdir: Path, attempts: int = 3) -> RedisServer:
+def start_redis(workdir: Path, attempts: int = 3, port: int | None = None) -> RedisServer:
     """Start ``redis-server`` on 127.0.0.1 with persistence off; wait for PING.
 
-    ``workdir`` becomes redis' ``--dir`` and holds its log file.
+    ``workdir`` becomes redis' ``--dir`` and holds its log file. ``port``: that port (a restart
+    of a stopped server, where clients expect it), else a free one.
     """
     binary = shutil.which(REDIS_BINARY)
     if binary is None:
         raise FileNotFoundError(f"{REDIS_BINARY} not found on PATH (apt-get install redis-server)")
     workdir.mkdir(parents=True, exist_ok=True)
     last_error = ""
+    fixed = port
     for _ in range(attempts):
-        port = free_port()
+        port = fixed or free_port()
         log_path = workdir / f"redis-{port}.log"
-        with log_path.open("wb") as log:
+        with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [
                     binary,
