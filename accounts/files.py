@@ -84,12 +84,12 @@ def _parse_account(raw: str) -> Account | None:
     return Account(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
 
 
-def _render_account(account: Account) -> str:
+def render_account(account: Account) -> str:
     return f"{account.address}|{account.password_hash}" + (f"|{account.extra}" if account.extra else "")
 
 
 def parse_accounts(text: str) -> LineFile[Account]:
-    return _parse(text, _parse_account, _render_account)
+    return _parse(text, _parse_account, render_account)
 
 
 # ---- postfix-virtual.cf: alias target[,target...] -------------------------------------------------
@@ -269,7 +269,7 @@ def with_account_hash(text: str, address: str, password_hash: str) -> str | None
     entry = _parse_account(text[start:end])
     assert entry is not None  # "<address>|" after blanks always parses
     return _final_newline(
-        text[:start] + _render_account(dataclasses.replace(entry, password_hash=password_hash)) + text[end:]
+        text[:start] + render_account(dataclasses.replace(entry, password_hash=password_hash)) + text[end:]
     )
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 
 from accounts import hashing
 from accounts.files import (
+    Account,
     Alias,
     LineFile,
     Quota,
@@ -28,6 +29,7 @@ from accounts.files import (
     parse_quotas,
     parse_regexp,
     parse_virtual,
+    render_account,
     with_account_hash,
     without_account,
     without_target,
@@ -226,7 +228,10 @@ def mailboxes_create(*, items: list[NewMailbox], actor: Actor, dry_run: bool = F
                     prefix + "address", f"{item.address} is an alias; delete the alias first or choose another address."
                 )
         hashes = hashing_done.result()
-        lines = [f"{item.address}|{{SHA512-CRYPT}}{hashed}" for item, hashed in zip(clean, hashes, strict=True)]
+        lines = [
+            render_account(Account(item.address, "{SHA512-CRYPT}" + hashed))
+            for item, hashed in zip(clean, hashes, strict=True)
+        ]
         change.write(ACCOUNTS, append_lines(accounts_text, lines))
         quotas = change.read(QUOTAS)
         for item in clean:
