@@ -26,7 +26,7 @@ faults: venv
 lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy dms_admin access accounts spam backups
+	.venv/bin/mypy dms_admin access accounts spam backups mailrules
 
 check: venv migrations-check
 	DJANGO_SETTINGS_MODULE=dms_admin.settings SECRET_KEY=$$(head -c 60 /dev/urandom | base64 -w0) \

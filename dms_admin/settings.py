@@ -207,6 +207,7 @@ INSTALLED_APPS = [
     "accounts",
     "spam",
     "backups",
+    "mailrules",
 ]
 
 MIDDLEWARE = [

@@ -11,7 +11,7 @@ export DMS_ADMIN_TEST_CACHE=${DMS_ADMIN_TEST_CACHE:-$HOME/.cache/dms-admin-test}
 echo "==> lint, types, migrations"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --check .; exit 1; }
-.venv/bin/mypy dms_admin access accounts spam backups
+.venv/bin/mypy dms_admin access accounts spam backups mailrules
 make --no-print-directory check >/dev/null
 
 started_engine=0
