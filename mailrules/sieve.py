@@ -134,7 +134,8 @@ def _vacation_lines(v: Vacation) -> list[str]:
     return [f"if {condition} {{", f"  vacation {' '.join(args)} {multiline(v.text)};", "}"]
 
 
-def render_region(rules: MailRules) -> str:
+def render_rules(rules: MailRules) -> str:
+    """Our region, which is also the whole script of a mailbox with no hand-written rules."""
     validate(rules)
     lines = [BEGIN]
     needed = _requires(rules)
@@ -146,11 +147,6 @@ def render_region(rules: MailRules) -> str:
     lines += [f"redirect {copy}{quote(address)};" for address in rules.forward_to]
     lines.append(END)
     return "\n".join(lines) + "\n"
-
-
-def render_rules(rules: MailRules) -> str:
-    """A whole script holding only our region."""
-    return render_region(rules)
 
 
 def split_region(script: str) -> tuple[str, str, str]:
@@ -184,7 +180,7 @@ def merge_into(existing: str, rules: MailRules) -> str:
     before any command), so our vacation and forwarding run before the hand-written rules can `stop`.
     """
     before, region, after = split_region(existing)
-    region_text = render_region(rules)
+    region_text = render_rules(rules)
     if region:  # replaced where it stands
         return before + region_text + after
     head, body = _split_head(existing)

@@ -15,8 +15,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,29 +22,14 @@ from typing import Any
 import redis
 import requests
 
+from conftest import ADMIN_PASSWORD, TEST_HASH
+from tests.realenv.containers import wait_for
 from tests.realenv.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_PASSWORD = "correct-horse-battery-staple"
-# SHA512-CRYPT of "secret", as the root conftest's config folder has it.
-TEST_HASH = (
-    "{SHA512-CRYPT}$6$4n7RALBQ5AdOhg0k$"
-    "GP4gAcNiShmnFmcF2vHhwcT2YyeUe.NHgDO9KB8Fft2LfnIy/7Sp4xa6.eiUYWo8rC6N8ABJdgmpL9qkHMNPe1"
-)
 
 
 _SERIAL = itertools.count()
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 def seed_config(folder: Path) -> None:
@@ -142,7 +125,9 @@ class Stack:
         proc = self._start(name, [sys.executable, "manage.py", "rqworker", "default", "backups", "--name", worker_name])
         client = redis.Redis.from_url(self.redis_url)
         try:
-            wait_for(lambda: client.exists(f"rq:worker:{worker_name}") or proc.poll() is not None, "the worker")
+            wait_for(
+                lambda: client.exists(f"rq:worker:{worker_name}") or proc.poll() is not None, 30, what="the worker"
+            )
         finally:
             client.close()
         assert proc.poll() is None, self.log(name)
@@ -161,7 +146,7 @@ class Stack:
             except requests.RequestException:
                 return False
 
-        wait_for(up, "gunicorn", timeout=60, every=0.2)
+        wait_for(up, 60, what="gunicorn")
         return proc
 
     @staticmethod
@@ -206,7 +191,7 @@ class Stack:
 
     def horse(self, worker: subprocess.Popen[bytes]) -> int:
         """The pid of the work horse the worker forked for its current job."""
-        return int(wait_for(lambda: children(worker.pid) and children(worker.pid)[0], "a work horse"))
+        return int(wait_for(lambda: children(worker.pid) and children(worker.pid)[0], 30, what="a work horse"))
 
     def panel(self) -> requests.Session:
         """A browser-like session signed in as the superadmin the API token belongs to."""
@@ -230,7 +215,7 @@ class Stack:
         return dict(
             wait_for(
                 lambda: (job := self.agent("run", run_id=run_id))["status"] in statuses and job,
-                f"job {statuses}",
                 timeout,
+                what=f"job {statuses}",
             )
         )

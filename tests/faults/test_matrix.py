@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.checks import assert_config_sound, assert_nothing_running, process_group
-from tests.faults.stack import Stack, wait_for
+from tests.faults.stack import Stack
+from tests.realenv.containers import wait_for
 
 MAIL_FILES = 1500
 MAIL_FILE_BYTES = 48 * 1024
@@ -48,18 +49,18 @@ def kill_midway(stack: Stack, worker: object, run_id: str, midway: object) -> di
         return row if row and midway(row) else None  # type: ignore[operator]
 
     try:
-        row = wait_for(now_midway, "the job to be midway", 120, 0.01)
-    except AssertionError as exc:
+        row = wait_for(now_midway, 120, 0.01, what="the job to be midway")
+    except TimeoutError as exc:
         raise AssertionError(f"{exc}; the row was: {seen}") from None
     horse = stack.horse(worker)  # type: ignore[arg-type]
     stack.kill(horse)
-    wait_for(lambda: not process_group(horse), "the work horse's children to end", 10)
+    wait_for(lambda: not process_group(horse), 10, what="the work horse's children to end")
     return row
 
 
 def reaped(stack: Stack, run_id: str) -> dict[str, object]:
     """The housekeeping of the next minute has run: the job is failed, saying why, in the API."""
-    wait_for(lambda: stack.agent("reap") or stack.row(run_id)["status"] == "failed", "the reaper", 30, 0.2)
+    wait_for(lambda: stack.agent("reap") or stack.row(run_id)["status"] == "failed", 30, what="the reaper")
     job = stack.job(run_id)
     assert job["status"] == "failed", job
     assert "stopped (killed or out of memory)" in job["error"] and "Retry it" in job["error"], job

@@ -12,7 +12,8 @@ import time
 import redis
 from rq.job import Job
 
-from tests.faults.stack import Stack, children, wait_for
+from tests.faults.stack import Stack, children
+from tests.realenv.containers import wait_for
 
 BLOCK = "tests.faults.jobs.blocking_job"
 
@@ -23,7 +24,7 @@ def start_blocking(stack: Stack, name: str) -> tuple[str, int]:
     gate.mkdir()
     run_id = stack.agent("enqueue", kind="faults-block", func=BLOCK, args=[str(gate)])
     pid_file = gate / f"pid-{run_id}"
-    wait_for(pid_file.exists, "the job to start")
+    wait_for(pid_file.exists, 30, what="the job to start")
     return run_id, int(pid_file.read_text())
 
 
@@ -43,7 +44,7 @@ def test_a_killed_work_horse_is_reaped_with_the_reason_and_the_retry_completes(w
     assert stack.job(run_id)["status"] == "running"
 
     os.kill(horse, signal.SIGKILL)  # what the OOM killer does to the biggest process
-    wait_for(lambda: rq_status(stack, run_id) == "JobStatus.FAILED", "RQ to see its work horse die")
+    wait_for(lambda: rq_status(stack, run_id) == "JobStatus.FAILED", 30, what="RQ to see its work horse die")
     # RQ knows; the panel's row does not until the reaper runs.
     assert stack.job(run_id)["status"] == "running"
     stack.agent("housekeeping")  # what rqcron runs every minute
