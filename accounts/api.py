@@ -21,10 +21,10 @@ from dms_admin.api.serializers import (
     ChangeJobResultSerializer,
     ChangeResultSerializer,
     ChangeSerializer,
-    JobSerializer,
     TextField,
     change_payload,
     is_dry_run,
+    job_accepted,
     paginated,
 )
 from dms_admin.audit import Actor
@@ -109,7 +109,7 @@ def _mailbox_delete(request: Request, mailbox: Any, actor: Actor, dry_run: bool)
     payload = change_payload(saved.result, saved.outcome)
     if purge and not dry_run:
         run = services.mailbox_purge_start(address=mailbox.address, actor=actor)
-        return Response({**payload, "job": JobSerializer(run).data}, status=status.HTTP_202_ACCEPTED)
+        return job_accepted(run, **payload)
     return Response(payload)
 
 

@@ -20,7 +20,7 @@ from backups import services
 from backups.models import BackupArchive, BackupPolicy
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
-from dms_admin.api.serializers import JobSerializer, paginated
+from dms_admin.api.serializers import JobSerializer, job_accepted, paginated
 from dms_admin.models import JobRun
 
 INCLUDE_CHOICES = ["mail", "state", "config"]
@@ -159,7 +159,7 @@ def policy_detail(request: Request, policy_id: int) -> Response:
 @api_view(["POST"])
 def policy_run(request: Request, policy_id: int) -> Response:
     run = services.backup_start(policy=get_object_or_404(BackupPolicy, pk=policy_id), actor=api_actor(request))
-    return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+    return job_accepted(run)
 
 
 @extend_schema(
@@ -197,10 +197,6 @@ def archive_list(request: Request) -> Response:
     return paginator.get_paginated_response(ArchiveSerializer(page, many=True).data)
 
 
-def _queue_down(error: services.QueueUnavailable) -> Response:
-    return error_response(str(error), status.HTTP_503_SERVICE_UNAVAILABLE)
-
-
 @extend_schema(
     request=VerifySerializer,
     responses={202: JobSerializer},
@@ -216,11 +212,8 @@ def archive_verify(request: Request, archive_id: int) -> Response:
     serializer = VerifySerializer(data=body)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    try:
-        run = services.verify_start(archive=archive, actor=api_actor(request), identity=data["identity"])
-    except services.QueueUnavailable as error:
-        return _queue_down(error)
-    return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+    run = services.verify_start(archive=archive, actor=api_actor(request), identity=data["identity"])
+    return job_accepted(run)
 
 
 @extend_schema(
@@ -242,18 +235,15 @@ def archive_restore(request: Request, archive_id: int) -> Response:
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     dry_run = data["dry_run"] or str(request.query_params.get("dry_run", "")).lower() in ("1", "true", "yes")
-    try:
-        run = services.restore_start(
-            archive=archive,
-            scope=data["scope"],
-            mailbox=data["mailbox"],
-            dry_run=dry_run,
-            actor=api_actor(request),
-            identity=data["identity"],
-        )
-    except services.QueueUnavailable as error:
-        return _queue_down(error)
-    return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+    run = services.restore_start(
+        archive=archive,
+        scope=data["scope"],
+        mailbox=data["mailbox"],
+        dry_run=dry_run,
+        actor=api_actor(request),
+        identity=data["identity"],
+    )
+    return job_accepted(run)
 
 
 @extend_schema(

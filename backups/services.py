@@ -32,7 +32,7 @@ from backups import retention
 from backups.models import BackupArchive, BackupPolicy
 from dms_admin.audit import Actor, audit_record
 from dms_admin.errors import Conflict, FieldError
-from dms_admin.jobqueue import job_enqueue, rq_queue
+from dms_admin.jobqueue import QUEUE_UNREACHABLE, QueueUnavailable, job_enqueue, rq_queue
 from dms_admin.mailnames import address_key
 from dms_admin.models import JobRun
 from dms_admin.schedules import zone
@@ -89,10 +89,6 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
 
 Report = Callable[[arc.Progress], None]
 log = logging.getLogger(__name__)
-
-
-class QueueUnavailable(Exception):
-    """Redis cannot be reached: the job (and the key it needs) cannot be handed to a worker."""
 
 
 def source_roots(include: list[str] | None = None) -> dict[str, Path]:
@@ -313,7 +309,7 @@ def _identity_hand_over(*, run: JobRun, identity: str) -> None:
             _identity_redis_key(run.pk), _sealer().encrypt(identity.encode()), ex=IDENTITY_TTL
         )
     except redis.RedisError as exc:
-        raise QueueUnavailable(f"The job queue (Redis) cannot be reached: {exc}") from exc
+        raise QueueUnavailable(f"{QUEUE_UNREACHABLE}: {exc}") from exc
 
 
 def _identity_take(run_id: str) -> str | None:

@@ -22,7 +22,7 @@ from dms_admin.configstore import (
 )
 from dms_admin.dms import DockerUnavailable, MailServer, get_mailserver
 from dms_admin.envfile import env_to_restore
-from dms_admin.jobqueue import JobReport, job_enqueue
+from dms_admin.jobqueue import JobReport, QueueUnavailable, ensure_queued, job_enqueue
 from dms_admin.models import JobRun, PendingChange
 from dms_admin.plain import explain
 
@@ -102,6 +102,7 @@ def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: 
             return ChangeOutcome(
                 result.sha, outcome.label, True, message % {"written": written}, state=ApplyState.NEEDS_APPLY
             )
+        job = None
         if outcome == apply.Action.WATCHED:
             job = job_enqueue(
                 kind="confirm",
@@ -109,12 +110,26 @@ def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: 
                 args=(plan.paths(apply.Action.WATCHED),),
                 actor=actor,
             )
-            message = _("%(written)s Waiting for docker-mailserver to pick it up…") % {"written": written}
-            return ChangeOutcome(
-                result.sha, outcome.label, False, message, job, state=ApplyState.PENDING, written=written
-            )
+    if job is not None:  # after the commit: by now the job is handed to Redis, or failed
+        return _watched_outcome(result, written, job)
     message = _("%(written)s docker-mailserver does not read it: nothing to apply.") % {"written": written}
     return ChangeOutcome(result.sha, outcome.label, False, message)
+
+
+def _watched_outcome(result: ChangeResult, written: str, job: JobRun) -> ChangeOutcome:
+    label = apply.Action.WATCHED.label
+    try:
+        ensure_queued(job)
+    except QueueUnavailable as exc:
+        # DMS will most likely pick the file up by itself, but nothing watches it happen: say
+        # that, not "waiting" for a confirmation that will never come.
+        message = _("%(written)s Not confirmed: %(why)s docker-mailserver normally applies it by itself.") % {
+            "written": written,
+            "why": explain(exc).with_fix,
+        }
+        return ChangeOutcome(result.sha, label, True, message, job, state=ApplyState.FAILED, written=written)
+    message = _("%(written)s Waiting for docker-mailserver to pick it up…") % {"written": written}
+    return ChangeOutcome(result.sha, label, False, message, job, state=ApplyState.PENDING, written=written)
 
 
 def _mark_pending(plan: apply.Plan, result: ChangeResult, actor: Actor) -> None:

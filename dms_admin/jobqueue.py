@@ -42,6 +42,31 @@ class JobConflict(Exception):
     """Another job of the same kind is queued or running."""
 
 
+# The start of a run's error when Redis would not take it: such a run never reached a worker.
+QUEUE_UNREACHABLE = "The job queue (Redis) cannot be reached"
+
+
+class QueueUnavailable(Exception):
+    """Redis cannot be reached, so the work cannot be handed to a worker (API: 503).
+
+    `run` is the job row when one was recorded: it is failed with the reason, and a retry once
+    Redis is back starts it again.
+    """
+
+    def __init__(self, message: str, run: JobRun | None = None) -> None:
+        super().__init__(message)
+        self.run = run
+        self.done: dict[str, Any] = {}  # what the request did before (a write's change): answered too
+
+
+def ensure_queued(run: JobRun) -> JobRun:
+    """`run`, or QueueUnavailable when Redis refused it: "queued" must never answer a job that
+    will not run."""
+    if run.status == JobRun.Status.FAILED and (run.error or "").startswith(QUEUE_UNREACHABLE):
+        raise QueueUnavailable(run.error, run)
+    return run
+
+
 STOP_CHECK_INTERVAL = 0.5  # seconds between two looks at the row from stop_point()
 
 
@@ -121,11 +146,10 @@ def _enqueue(run: JobRun, timeout: int | None) -> None:
         rq_queue(run.queue).enqueue(run.func, str(run.id), *run.args, job_id=str(run.id), job_timeout=timeout)
     except Exception as exc:  # Redis down: the run must not sit "queued" forever
         log.warning("could not enqueue %s: %s", run.kind, exc)
-        JobRun.objects.filter(pk=run.pk).update(
-            status=JobRun.Status.FAILED,
-            error=f"The job queue (Redis) cannot be reached: {exc}",
-            finished_at=timezone.now(),
-        )
+        # The caller still holds `run` (this may run at its transaction's commit): update it as
+        # well as the row, so what it answers is what happened.
+        run.status, run.error, run.finished_at = JobRun.Status.FAILED, f"{QUEUE_UNREACHABLE}: {exc}", timezone.now()
+        JobRun.objects.filter(pk=run.pk).update(status=run.status, error=run.error, finished_at=run.finished_at)
 
 
 def job_stop(*, run: JobRun, actor: Actor) -> None:

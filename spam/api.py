@@ -15,7 +15,15 @@ from access.api_auth import api_actor
 from access.roles import superadmin_required
 from dms_admin.api.errors import error_response
 from dms_admin.api.pagination import Pagination
-from dms_admin.api.serializers import DRY_RUN, ChangeSerializer, JobSerializer, change_payload, is_dry_run, paginated
+from dms_admin.api.serializers import (
+    DRY_RUN,
+    ChangeSerializer,
+    JobSerializer,
+    change_payload,
+    is_dry_run,
+    job_accepted,
+    paginated,
+)
 from spam import files, services
 from spam.models import TrainingRun, TrainingSchedule
 
@@ -212,7 +220,7 @@ def schedule_detail(request: Request, schedule_id: int) -> Response:
 def schedule_run(request: Request, schedule_id: int) -> Response:
     schedule = get_object_or_404(TrainingSchedule, pk=schedule_id)
     run = services.training_start(schedule=schedule, actor=api_actor(request))
-    return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+    return job_accepted(run)
 
 
 @extend_schema(

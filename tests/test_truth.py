@@ -244,3 +244,37 @@ def test_the_stylesheet_braces_balance() -> None:
         depth += line.count("{") - line.count("}")
         assert depth >= 0, f"line {number}: a closing brace too many"
     assert depth == 0
+
+
+# ---- work Redis would not take ----------------------------------------------------------------
+# transaction=True: the job is handed to Redis when the request's transaction commits, as in
+# production; inside the usual test transaction that moment never comes.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_whose_confirmation_cannot_be_queued_says_not_confirmed_not_waiting(engine_down) -> None:  # type: ignore[no-untyped-def]
+    created = api_client("write").post(
+        "/api/v1/mailboxes/", {"address": "q@example.test", "password": "pw-123456789"}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["apply"]["state"] == "failed" and body["change"]["pending"] is True
+    message = body["apply"]["message"]
+    assert message.startswith("Written to postfix-accounts.cf. Not confirmed: The job queue (Redis")
+    assert "REDIS_URL" in message and "Waiting" not in message
+    run = JobRun.objects.get(pk=body["apply"]["job"])
+    assert run.status == "failed" and run.error.startswith("The job queue (Redis) cannot be reached")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_redis_would_not_take_is_answered_503_with_its_failed_row_not_202_queued(engine_down, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from backups.models import BackupPolicy
+
+    (tmp_path / "dest").mkdir()
+    policy = BackupPolicy.objects.create(name="q", destination=str(tmp_path / "dest"), cron="30 3 * * *")
+    started = api_client("write").post(f"/api/v1/backups/policies/{policy.pk}/run/")
+    assert started.status_code == 503, started.content
+    body = started.json()
+    assert body["error"].startswith("The job queue (Redis) cannot be reached") and body["fields"] == {}
+    assert body["job"]["status"] == "failed" and body["job"]["kind"] == "backup"
+    assert JobRun.objects.get(pk=body["job"]["id"]).status == "failed"

@@ -28,6 +28,7 @@ from dms_admin.api.serializers import (
     RollbackResultSerializer,
     change_payload,
     is_dry_run,
+    job_accepted,
     paginated,
     rollback_conflict_response,
 )
@@ -164,7 +165,7 @@ def history_restore_file(request: Request, sha: str) -> Response:
 def apply(request: Request) -> Response:
     if request.method == "POST":
         run = changes.apply_start(actor=api_actor(request))
-        return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return job_accepted(run)
     summary = changes.pending_summary()
     pending = [
         {"path": c.path, "action": c.action, "commit": c.commit, "created_at": c.created_at, "created_by": c.created_by}

@@ -10,9 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from dms_admin.api.parsers import MAX_DEPTH, body_limit, too_large_message
+from dms_admin.api.serializers import JobSerializer
 from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import Conflict, FieldError
-from dms_admin.jobqueue import JobConflict
+from dms_admin.jobqueue import JobConflict, QueueUnavailable
 from dms_admin.storeerrors import ConfigLockTimeout, ConfigStoreError
 
 
@@ -55,6 +56,12 @@ def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
         return error_response(exc.message, status.HTTP_409_CONFLICT, {exc.field: [exc.message]} if exc.field else None)
     if isinstance(exc, JobConflict):
         return error_response(str(exc), status.HTTP_409_CONFLICT)
+    if isinstance(exc, QueueUnavailable):
+        unqueued = error_response(str(exc), status.HTTP_503_SERVICE_UNAVAILABLE)
+        unqueued.data.update(exc.done)
+        if exc.run is not None:  # recorded as failed: the client may retry it once Redis is back
+            unqueued.data["job"] = JobSerializer(exc.run).data
+        return unqueued
     if isinstance(exc, ConfigLockTimeout | DockerUnavailable):
         return error_response(str(exc), status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, ConfigStoreError):

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from dms_admin.changes import ChangeOutcome
 from dms_admin.configstore import ChangeResult
+from dms_admin.jobqueue import QueueUnavailable, ensure_queued
 from dms_admin.models import JobRun
 from dms_admin.storeerrors import RollbackConflict
 
@@ -141,6 +142,17 @@ def rollback_conflict_response(conflict: RollbackConflict) -> Response:
         "conflicts": FileConflictSerializer(conflict.conflicts, many=True).data,
     }
     return Response(body, status=status.HTTP_409_CONFLICT)
+
+
+def job_accepted(run: JobRun, **payload: Any) -> Response:
+    """202 with the job, or 503 (through the error handler) when Redis would not take it."""
+    try:
+        ensure_queued(run)
+    except QueueUnavailable as exc:
+        exc.done = payload
+        raise
+    body = {**payload, "job": JobSerializer(run).data} if payload else JobSerializer(run).data
+    return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class ChangeJobResultSerializer(ChangeResultSerializer):

@@ -17,6 +17,7 @@ from dms_admin.api.errors import error_response
 from dms_admin.api.serializers import (
     JobSerializer,
     TextField,
+    job_accepted,
 )
 from dms_admin.dms import get_mailserver
 from dms_admin.ops import fail2ban, health, logs, logscan, updates
@@ -213,7 +214,7 @@ def update_list(request: Request) -> Response:
         body = UpdateStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         run = updates.update_start(image=body.validated_data["image"], actor=api_actor(request))
-        return Response(JobSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return job_accepted(run)
     check = str(request.query_params.get("check", "")).lower() in ("1", "true", "yes")
     return Response(UpdateInfoSerializer(updates.update_check(registry=check)).data)
 

@@ -34,7 +34,10 @@ def test_redis_down_x_config_write(workers: Stack, redis_down: RedisServer) -> N
     created = stack.api("POST", "/mailboxes/", json={"address": "down@example.test", "password": "a-long-secret-1"})
     assert created.status_code == 201, created.text
     apply = created.json()["apply"]
-    assert apply["state"] == "pending" and "Written to postfix-accounts.cf" in apply["message"], apply
+    # Saved, but nothing can watch DMS pick it up: the answer says so, not "waiting".
+    assert apply["state"] == "failed" and "Written to postfix-accounts.cf" in apply["message"], apply
+    assert "Not confirmed" in apply["message"] and "Waiting" not in apply["message"], apply
+    assert created.json()["change"]["pending"] is True
     assert "down@example.test|" in (stack.config_dir / "postfix-accounts.cf").read_text()
     row = stack.row(apply["job"])
     assert row["status"] == "failed" and "job queue (Redis) cannot be reached" in row["error"], row
@@ -51,8 +54,8 @@ def test_redis_down_x_config_write(workers: Stack, redis_down: RedisServer) -> N
 
 
 def test_redis_down_x_backup(workers: Stack, redis_down: RedisServer) -> None:
-    """A backup started while Redis is down fails at once with the reason; after Redis is back a
-    retry makes the archive."""
+    """A backup started while Redis is down is refused with 503 and the reason (never 202
+    "queued"); its row is failed, and after Redis is back a retry makes the archive."""
     stack = workers
     created = stack.api(
         "POST",
@@ -62,12 +65,15 @@ def test_redis_down_x_backup(workers: Stack, redis_down: RedisServer) -> None:
     assert created.status_code == 201, created.text
     redis_down.stop()
     started = stack.api("POST", f"/backups/policies/{created.json()['id']}/run/")
-    assert started.status_code == 202, started.text
-    row = stack.row(started.json()["id"])
+    assert started.status_code == 503, started.text
+    body = started.json()
+    assert "job queue (Redis) cannot be reached" in body["error"], body
+    assert body["job"]["status"] == "failed", body
+    row = stack.row(body["job"]["id"])
     assert row["status"] == "failed" and "job queue (Redis) cannot be reached" in row["error"], row
     restart(redis_down)
     stack.start_worker()
-    retry = stack.agent("retry", run_id=started.json()["id"])
+    retry = stack.agent("retry", run_id=body["job"]["id"])
     assert stack.wait_job(retry, "succeeded", "failed", timeout=120)["status"] == "succeeded"
     assert any((stack.root / "backups" / "redisdown").iterdir())
     assert_config_sound(stack)
