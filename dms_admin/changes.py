@@ -116,6 +116,25 @@ def change_recorded(result: ChangeResult, *, actor: Actor, action: str, object: 
     return ChangeOutcome(result.sha, outcome.label, False, message)
 
 
+def change_live(
+    result: ChangeResult, *, actor: Actor, action: str, object: str, live: str, files: tuple[str, ...] = ()
+) -> ChangeOutcome:
+    """Audit a change the service itself has already put in use (`live` says where, in words).
+
+    For a file DMS would only read at a re-create (a per-user Sieve script, which the service also
+    writes into the mailbox's home): whatever waited for Apply on these files is in use now too.
+    `files` are those the change is about when the config folder already held them as they are.
+    """
+    files = tuple(dict.fromkeys((*result.files, *files)))
+    with transaction.atomic():
+        audit_record(actor=actor, action=action, object=object, commit=result.sha or "", detail=", ".join(files))
+        PendingChange.objects.filter(path__in=files).delete()
+    gone = [rel for rel, _old, new in result.contents if new is None]
+    what = _("Removed %(files)s.") % {"files": ", ".join(gone)} if gone else _written(list(files))
+    message = _("%(written)s In use now: %(live)s") % {"written": what, "live": live}
+    return ChangeOutcome(result.sha, apply.Action.NONE.label, False, message)
+
+
 def _watched_outcome(result: ChangeResult, written: str, job: JobRun) -> ChangeOutcome:
     label = apply.Action.WATCHED.label
     try:

@@ -285,6 +285,13 @@ class ConfigStore:
             yield change
             change.result = self._apply(change, actor=actor, message=message, dry_run=dry_run)
 
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's lock around a change and what must follow it before anyone else writes
+        (a file outside the folder that mirrors it). Re-entrant: `change()` inside it just nests."""
+        with self._lock.hold(self.lock_timeout):
+            yield
+
     def write(self, rel: str, text: str, *, actor: str, message: str, dry_run: bool = False) -> ChangeResult:
         with self.change(actor=actor, message=message, dry_run=dry_run) as change:
             change.write(rel, text)

@@ -374,6 +374,23 @@ class MailServer:
             raise DockerUnavailable(f"Pulling {ref}: the engine does not have the image afterwards.")
         return info
 
+    @contextlib.contextmanager
+    def scratch_folder(self, *, copy_of: str = "") -> Iterator[str]:
+        """A fresh folder under /tmp in the container (with a copy of `copy_of`'s contents), removed
+        afterwards: where a candidate file is checked by the container's own tool before it is used."""
+        script = 'd=$(mktemp -d) && { [ -z "$1" ] || cp -a "$1"/. "$d"/; } && echo "$d"'
+        made = self.exec(["sh", "-c", script, "sh", copy_of], timeout=30)
+        folder = made.output.strip().splitlines()[-1] if made.ok and made.output.strip() else ""
+        if not folder.startswith("/tmp/"):
+            raise DockerUnavailable(
+                f"Could not make a scratch folder in the mail container: {made.output.strip()[:300]}"
+            )
+        try:
+            yield folder
+        finally:
+            with contextlib.suppress(DockerUnavailable):
+                self.exec(["rm", "-rf", "--", folder], timeout=30)
+
     def put_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
         """Write one file into the container (its folder must exist), owned by root."""
         import io

@@ -38,8 +38,10 @@ urlpatterns = [
     path("jobs/<uuid:run_id>/stop/", views_jobs.job_stop_view, name="job-stop"),
     path("", include("access.urls")),  # before accounts: /mailboxes/tokens/ is access's
     path("mailboxes/", include("accounts.urls")),
+    path("mailboxes/", include("mailrules.urls")),
     path("domains/", include("accounts.urls_domains")),
     path("me/", include("accounts.urls_self")),
+    path("me/", include("mailrules.urls_self")),
     path("", include("accounts.urls_autoconfig")),
     path("backups/", include("backups.urls")),
     path("spam/", include("spam.urls")),

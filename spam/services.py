@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import shlex
 import time
 from typing import Any
@@ -133,16 +132,9 @@ def rules_lint(*, text: str, mailserver: MailServer | None = None) -> list[files
     if refused:
         return refused
     mailserver = mailserver or get_mailserver()
-    made = mailserver.exec(["bash", "-c", 'd=$(mktemp -d) && cp -a /etc/spamassassin/. "$d"/ && echo "$d"'])
-    folder = made.output.strip().splitlines()[-1] if made.ok and made.output.strip() else ""
-    if not folder.startswith("/tmp/"):
-        raise DockerUnavailable(f"Could not prepare the lint in the mail container: {made.output.strip()[:300]}")
-    try:
+    with mailserver.scratch_folder(copy_of="/etc/spamassassin") as folder:
         mailserver.put_file(f"{folder}/{files.RULES_FILE}", text.encode("utf-8"))
         result = mailserver.exec(["spamassassin", "--lint", "--siteconfigpath", folder], timeout=LINT_TIMEOUT)
-    finally:
-        with contextlib.suppress(DockerUnavailable):
-            mailserver.exec(["rm", "-rf", folder], timeout=30)
     if result.timed_out:
         raise DockerUnavailable(f"spamassassin --lint did not finish within {LINT_TIMEOUT} s.")
     problems = files.parse_lint(result.output, text)

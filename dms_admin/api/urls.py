@@ -7,12 +7,17 @@ from dms_admin.api import views
 from dms_admin.api.schema import DocsView, SchemaView
 from dms_admin.mailserver_env import api as mailserver_env
 from dms_admin.ops import api as ops
+from mailrules import api as mailrules_api
 
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("mailboxes/", accounts_api.mailbox_list, name="api-mailbox-list"),
     path("mailboxes/<str:address>/", accounts_api.mailbox_detail, name="api-mailbox-detail"),
+    path("mailboxes/<str:address>/vacation/", mailrules_api.vacation, name="api-mailbox-vacation"),
+    path("mailboxes/<str:address>/forwarding/", mailrules_api.forwarding, name="api-mailbox-forwarding"),
+    path("mailboxes/<str:address>/sieve/", mailrules_api.script, name="api-mailbox-sieve"),
+    path("mailboxes/<str:address>/sieve/validate/", mailrules_api.script_validate, name="api-mailbox-sieve-validate"),
     path("quotas/<str:address>/", accounts_api.quota_detail, name="api-quota-detail"),
     path("aliases/", accounts_api.alias_list, name="api-alias-list"),
     path("aliases/<str:address>/", accounts_api.alias_detail, name="api-alias-detail"),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import pytest
 
+from mailrules import sieve
 from mailrules.sieve import END, MailRules, RulesError, Vacation, merge_into, parse_rules, render_rules, tokenize
 
 FULL = MailRules(
@@ -64,7 +66,7 @@ def test_disabled_vacation_is_kept_but_never_runs():
 def test_quoting_and_dot_stuffing():
     script = render_rules(FULL)
     assert ':subject "Away \\"for now\\" \\\\ back soon' in script
-    assert "text:\r\nHello,\r\n..\r\n...dots\r\n" in script
+    assert "text:\nHello,\n..\n...dots\n" in script and "\r" not in script
     # A text that is only a dot cannot end the block early.
     rules = MailRules(vacation=Vacation(enabled=True, text='.\n.\nredirect "evil@example.org";'))
     script = render_rules(rules)
@@ -166,3 +168,34 @@ def test_region_without_end_refused():
         merge_into(broken, FULL)
     with pytest.raises(RulesError):
         parse_rules(broken)
+
+
+def test_without_region_gives_back_the_hand_written_script_exactly():
+    own = 'require "fileinto";\nif header :contains "subject" "x" { fileinto "X"; }\n'
+    merged = sieve.merge_into(own, MailRules(forward_to=("a@example.org",)))
+    assert sieve.BEGIN in merged
+    assert sieve.without_region(merged) == own
+    assert sieve.hand_written(merged) == own.strip()
+    assert sieve.without_region(own) == own and sieve.hand_written(sieve.render_rules(MailRules())) == ""
+
+
+def test_vacation_dates_in_a_named_time_zone_use_its_offset_and_read_back():
+    vacation = Vacation(
+        enabled=True,
+        start=datetime.date(2026, 7, 1),
+        end=datetime.date(2026, 7, 14),
+        text="Away",
+        timezone="Europe/Berlin",
+    )
+    script = render_rules(MailRules(vacation=vacation))
+    assert 'currentdate :zone "+0200" :value "ge" "date" "2026-07-01"' in script
+    assert 'currentdate :zone "+0200" :value "le" "date" "2026-07-14"' in script
+    assert parse_rules(script).vacation == vacation
+    winter = dataclasses.replace(vacation, start=datetime.date(2026, 12, 20), end=None)
+    assert ':zone "+0100"' in render_rules(MailRules(vacation=winter))
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "Europe/../etc", "Mars/Olympus", "Europe", "x" * 80, "UTC\n"])
+def test_bad_time_zone_names_refused(name):
+    with pytest.raises(RulesError, match="time zone"):
+        render_rules(MailRules(vacation=Vacation(enabled=True, text="x", timezone=name)))

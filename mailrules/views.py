@@ -1,0 +1,92 @@
+"""The rules page of a mailbox: for admins under /mailboxes/, for the mail user at /me/rules/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from access.roles import domain_scoped, require_domain
+from accounts.services import mailbox_get
+from accounts.views_self import mail_user_required
+from dms_admin.audit import Actor, AuditEntry, client_ip
+from dms_admin.dms import DockerUnavailable
+from dms_admin.errors import Conflict, FieldError, add_service_error
+from dms_admin.feedback import change_message, failure
+from mailrules import services
+from mailrules.forms import ForwardingForm, ScriptForm, VacationForm
+
+PARTS = ("vacation", "forwarding", "script")
+
+
+@domain_scoped
+@require_http_methods(["GET", "POST"])
+def rules_edit(request: HttpRequest, address: str) -> HttpResponse:
+    require_domain(request, address.rpartition("@")[2])
+    mailbox = mailbox_get(address=address)
+    if mailbox is None:
+        raise Http404(f"There is no mailbox {address}.")
+    return _rules_page(request, mailbox.address, Actor.from_request(request), expert=True)
+
+
+@mail_user_required
+@require_http_methods(["GET", "POST"])
+def self_rules(request: HttpRequest, address: str) -> HttpResponse:
+    actor = Actor(name=address, via=AuditEntry.Via.PANEL, ip=client_ip(request))
+    return _rules_page(request, address, actor, expert=False)
+
+
+def _rules_page(request: HttpRequest, address: str, actor: Actor, *, expert: bool) -> HttpResponse:
+    state = services.rules_get(address=address)
+    part = request.POST.get("part", "") if request.method == "POST" else ""
+    forms_ = _forms(state, request.POST if part else None, part)
+    allowed = part in forms_ and (part != "script" or expert)  # the raw editor is the admins'
+    if allowed and forms_[part].is_valid() and _save(request, part, forms_[part], address, actor):
+        return redirect(request.path)
+    context = {"state": state, "expert": expert, **forms_, "self_service": not expert, "address": address}
+    return render(request, "mailrules/rules.html", context)
+
+
+def _forms(state: services.MailboxRules, data: Any, part: str) -> dict[str, forms.Form]:
+    """The three forms, the one submitted bound to its data and the others showing what is saved."""
+    rules = state.rules
+    return {
+        "vacation": VacationForm(data if part == "vacation" else None, initial=VacationForm.initial_of(rules.vacation)),
+        "forwarding": ForwardingForm(
+            data if part == "forwarding" else None,
+            address=state.address,
+            initial={"targets": "\n".join(rules.forward_to), "keep_copy": rules.keep_copy},
+        ),
+        "script": ScriptForm(data if part == "script" else None, initial={"text": state.script}),
+    }
+
+
+def _save(request: HttpRequest, part: str, form: Any, address: str, actor: Actor) -> bool:
+    data = form.cleaned_data
+    try:
+        if part == "vacation":
+            saved = services.vacation_save(address=address, vacation=form.vacation(), actor=actor)
+        elif part == "forwarding":
+            targets, keep = data["targets"], data["keep_copy"]
+            saved = services.forwarding_save(address=address, targets=targets, keep_copy=keep, actor=actor)
+        else:
+            saved = services.script_save(address=address, script=data["text"], actor=actor)
+    except services.ScriptInvalid as refused:
+        for problem in refused.problems:
+            form.add_error("text" if part == "script" else None, str(problem))
+        return False
+    except (FieldError, Conflict) as error:
+        add_service_error(form, error)
+        return False
+    except DockerUnavailable as error:  # sievec runs in the mail container: nothing was written
+        failure(request, _("Not saved: the script could not be checked."), error)
+        return False
+    change_message(request, _SAVED[part], saved.outcome)
+    return True
+
+
+_SAVED = {"vacation": "Vacation reply saved.", "forwarding": "Forwarding saved.", "script": "Sieve script saved."}
