@@ -14,7 +14,7 @@ from django_rq import get_worker
 
 from dms_admin.audit import Actor
 from dms_admin.configstore import ConfigStore
-from dms_admin.dms import get_mailserver
+from dms_admin.dms import MailServer, get_mailserver
 from dms_admin.models import JobRun, PendingChange
 from spam import files, jobs, services
 from spam.models import TrainingRun, TrainingSchedule
@@ -106,6 +106,8 @@ class CountingMailServer:
     def put_file(self, path: str, data: bytes) -> None:
         self.commands.append(["put_file", path])
         self.real.put_file(path, data)
+
+    scratch_folder = MailServer.scratch_folder  # through our exec, so its commands are counted too
 
 
 def test_rules_that_pass_our_check_pass_spamassassins_lint_too() -> None:
