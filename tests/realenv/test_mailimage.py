@@ -1,14 +1,18 @@
 """The DMS-like test mail image behaves like docker-mailserver where the dashboard looks.
 
-Runs against real Postfix, Dovecot and SpamAssassin in a container of the
+Runs against real Postfix, Dovecot (with Pigeonhole Sieve) and SpamAssassin in a container of the
 test dockerd; needs the fixtures of ``tests.realenv.fixtures``.
 """
 
 from __future__ import annotations
 
+import email
 import hashlib
 import os
+import smtplib
 import time
+from collections.abc import Iterator
+from email.message import EmailMessage, Message
 from pathlib import Path
 
 import docker
@@ -16,7 +20,9 @@ import pytest
 from docker.models.containers import Container
 from passlib.hash import sha512_crypt
 
+from tests.ops_helpers import put_file
 from tests.realenv.containers import container_logs, exec_checked, wait_for
+from tests.realenv.fixtures import ServedMailContainer, _run_mail_container
 
 CONFIG_MOUNT = "/tmp/docker-mailserver"
 CHKSUM_FILE = "/tmp/docker-mailserver-config-chksum"
@@ -155,3 +161,177 @@ def test_docker_stop_is_fast(mail_container: Container, docker_client: docker.Do
     assert mail_container.status == "exited"
     assert elapsed < 8, f"docker stop took {elapsed:.1f} s"
     print(f"docker stop took {elapsed:.1f} s")
+
+
+# ---- Sieve (Pigeonhole), as DMS v15 runs it -------------------------------------------------------
+
+OTHER = "other@example.test"
+HOME = "/var/mail/example.test/user/home"
+# `:create` belongs to the "mailbox" extension (RFC 5490): without it in `require`, Pigeonhole
+# refuses the script, and a delivery falls back to INBOX.
+FILEINTO_SCRIPT = (
+    'require ["fileinto", "mailbox"];\nif header :contains "subject" "invoice" { fileinto :create "Invoices"; }\n'
+)
+FILEINTO_WITHOUT_MAILBOX = (
+    'require "fileinto";\nif header :contains "subject" "invoice" { fileinto :create "Invoices"; }\n'
+)
+VACATION_SCRIPT = 'require "vacation";\nvacation :days 1 :subject "Out of office" "I am away until Monday.";\n'
+
+
+@pytest.fixture
+def two_mailboxes(config_dir: Path, request: pytest.FixtureRequest) -> ServedMailContainer:
+    """user@ and other@example.test (both "secret") on a served container: the second one is there at start."""
+    with (config_dir / "postfix-accounts.cf").open("a") as accounts:
+        accounts.write(f"{OTHER}|{dms_password_hash('secret')}\n")
+    served: ServedMailContainer = request.getfixturevalue("mail_container_served")
+    return served
+
+
+def put_home_script(container: Container, text: str) -> None:
+    """The active script of user@example.test, written the way a user or DMS leaves it: owned by vmail."""
+    put_file(container, f"{HOME}/.dovecot.sieve", text)
+    exec_checked(container, ["chown", "5000:5000", f"{HOME}/.dovecot.sieve"])
+
+
+def send_mail(port: int, sender: str, recipient: str, subject: str, message_id: str) -> None:
+    """SMTP to the container's Postfix on loopback (permitted by mynetworks, like a local client)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    message["Message-ID"] = message_id
+    message.set_content("Hello,\nthis is a test message.\n")
+    with smtplib.SMTP("127.0.0.1", port, timeout=15) as smtp:
+        smtp.send_message(message)
+
+
+def maildir_messages(container: Container, address: str, folder: str = "") -> list[Message]:
+    """The messages in new/ and cur/ of a Maildir folder (`.Name` below the account's Maildir)."""
+    local, domain = address.split("@")
+    root = f"/var/mail/{domain}/{local}/{folder}".rstrip("/")
+    listing = container.exec_run(["find", f"{root}/new", f"{root}/cur", "-type", "f"])
+    paths = sorted((listing.output or b"").decode().split())
+    return [email.message_from_string(exec_checked(container, ["cat", path])) for path in paths if path.startswith("/")]
+
+
+def queue_is_empty(container: Container) -> bool:
+    return exec_checked(container, ["postqueue", "-j"]).strip() == ""
+
+
+@pytest.mark.docker
+def test_sievec_compiles_good_and_rejects_broken_scripts(mail_container: Container) -> None:
+    exec_checked(mail_container, ["which", "sievec"])
+    put_file(mail_container, "/tmp/good.sieve", FILEINTO_SCRIPT)
+    exec_checked(mail_container, ["sievec", "/tmp/good.sieve"])
+    exec_checked(mail_container, ["test", "-s", "/tmp/good.svbin"])
+
+    put_file(mail_container, "/tmp/nomailbox.sieve", FILEINTO_WITHOUT_MAILBOX)
+    result = mail_container.exec_run(["sievec", "/tmp/nomailbox.sieve"])
+    output = result.output.decode()
+    assert result.exit_code != 0, output
+    assert "line 2: error: unknown tagged argument ':create'" in output, output
+
+    put_file(mail_container, "/tmp/syntax.sieve", 'require "fileinto";\n\nif true { fileinto "Junk" }\n')
+    result = mail_container.exec_run(["sievec", "/tmp/syntax.sieve"])
+    output = result.output.decode()
+    assert result.exit_code != 0, output
+    assert "line 3: error:" in output, output
+    assert mail_container.exec_run(["test", "-e", "/tmp/syntax.svbin"]).exit_code != 0
+
+
+@pytest.mark.docker
+def test_sieve_fileinto_files_smtp_delivery_into_maildir_folder(mail_container_served: ServedMailContainer) -> None:
+    container = mail_container_served.container
+    put_home_script(container, FILEINTO_SCRIPT)
+
+    send_mail(
+        mail_container_served.smtp_port, "boss@external.test", "user@example.test", "Your invoice 42", "<inv-42@x>"
+    )
+    send_mail(mail_container_served.smtp_port, "boss@external.test", "user@example.test", "Lunch?", "<lunch-1@x>")
+
+    filed = wait_for(lambda: maildir_messages(container, "user@example.test", ".Invoices"), 20, what="filed mail")
+    inbox = wait_for(lambda: maildir_messages(container, "user@example.test"), 20, what="inbox mail")
+    assert [m["Message-ID"] for m in filed] == ["<inv-42@x>"]
+    assert [m["Message-ID"] for m in inbox] == ["<lunch-1@x>"]
+    # Compiled by LMTP as the vmail user, next to the script.
+    assert exec_checked(container, ["stat", "-c", "%u:%g", f"{HOME}/.dovecot.svbin"]).strip() == "5000:5000"
+
+
+@pytest.mark.docker
+def test_sieve_vacation_answers_once_per_sender(two_mailboxes: ServedMailContainer) -> None:
+    container, port = two_mailboxes.container, two_mailboxes.smtp_port
+    put_home_script(container, VACATION_SCRIPT)
+
+    send_mail(port, OTHER, "user@example.test", "First question", "<q-1@example.test>")
+    wait_for(lambda: maildir_messages(container, OTHER), 20, what="vacation reply")
+    send_mail(port, OTHER, "user@example.test", "Second question", "<q-2@example.test>")
+    wait_for(lambda: len(maildir_messages(container, "user@example.test")) == 2, 20, what="second delivery")
+    wait_for(lambda: queue_is_empty(container), 20, what="empty mail queue")
+
+    replies = maildir_messages(container, OTHER)
+    assert len(replies) == 1, [r["Subject"] for r in replies]
+    reply = replies[0]
+    assert reply["Subject"] == "Out of office"
+    assert "user@example.test" in reply["From"]
+    assert reply["In-Reply-To"] == "<q-1@example.test>"
+    assert reply["Auto-Submitted"].startswith("auto-replied")
+    assert "I am away until Monday." in reply.get_payload(decode=True).decode()
+    assert "discarded duplicate vacation response" in container_logs(container, tail=300)
+
+
+MANAGESIEVE_GREETING = "exec 3<>/dev/tcp/127.0.0.1/4190 && timeout 5 sed '/^OK/q' <&3"
+
+
+@pytest.fixture
+def managesieve_container(
+    docker_client: docker.DockerClient, mail_image: str, config_dir: Path, tmp_path: Path
+) -> Iterator[Container]:
+    """The mail container with ENABLE_MANAGESIEVE=1: healthy means Dovecot listens on 4190."""
+    yield from _run_mail_container(
+        docker_client, mail_image, config_dir, tmp_path, network_mode="none", env={"ENABLE_MANAGESIEVE": "1"}
+    )
+
+
+@pytest.mark.docker
+def test_managesieve_answers_with_enable_managesieve(managesieve_container: Container) -> None:
+    greeting = exec_checked(managesieve_container, ["bash", "-c", MANAGESIEVE_GREETING])
+    assert greeting.startswith('"IMPLEMENTATION" "Dovecot'), greeting
+    sieve_line = next(line for line in greeting.splitlines() if line.startswith('"SIEVE" '))
+    extensions = sieve_line.split('"')[3].split()
+    for needed in ("fileinto", "mailbox", "vacation", "copy", "date", "relational", "imap4flags"):
+        assert needed in extensions, sieve_line
+    assert greeting.splitlines()[-1].startswith("OK"), greeting
+
+
+@pytest.mark.docker
+def test_managesieve_is_off_by_default(mail_container: Container) -> None:
+    assert mail_container.exec_run(["bash", "-c", MANAGESIEVE_GREETING]).exit_code != 0
+    assert ":4190 " not in exec_checked(mail_container, ["ss", "-ltn"])
+    assert "sieve" not in exec_checked(mail_container, ["doveconf", "-h", "protocols"]).split()
+
+
+@pytest.mark.docker
+def test_config_folder_sieve_is_copied_to_home_on_account_changes(
+    config_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    script = config_dir / "user@example.test.dovecot.sieve"
+    script.write_text(FILEINTO_SCRIPT)
+    container: Container = request.getfixturevalue("mail_container")
+    active = f"{HOME}/.dovecot.sieve"
+    assert exec_checked(container, ["cat", active]) == FILEINTO_SCRIPT
+    assert exec_checked(container, ["stat", "-c", "%u:%g", active]).strip() == "5000:5000"
+
+    atomic_write(script, VACATION_SCRIPT)
+    accounts = config_dir / "postfix-accounts.cf"
+    atomic_write(accounts, accounts.read_text() + f"{OTHER}|{dms_password_hash('secret')}\n")
+    wait_for(lambda: sha512_line(accounts) in read_checksums(container), timeout=10, what="checksum update")
+    assert exec_checked(container, ["cat", active]) == VACATION_SCRIPT
+    assert exec_checked(container, ["stat", "-c", "%u:%g", active]).strip() == "5000:5000"
+    # other@ has no script in the config folder: none in its home either.
+    assert container.exec_run(["test", "-e", "/var/mail/example.test/other/home/.dovecot.sieve"]).exit_code != 0
+
+    # Like DMS: a script removed from the config folder stays active in the home.
+    script.unlink()
+    atomic_write(accounts, accounts.read_text() + "# changed\n")
+    wait_for(lambda: sha512_line(accounts) in read_checksums(container), timeout=10, what="checksum update")
+    assert exec_checked(container, ["cat", active]) == VACATION_SCRIPT

@@ -115,6 +115,18 @@ function _regenerate_accounts() {
 
     mkdir -p "/var/mail/${DOMAIN}/${USER}/home"
     chown 5000:5000 "/var/mail/${DOMAIN}" "/var/mail/${DOMAIN}/${USER}" "/var/mail/${DOMAIN}/${USER}/home"
+
+    # DMS v15 target/scripts/helpers/accounts.sh (_create_accounts): the
+    # config folder's <address>.dovecot.sieve is copied over the active script
+    # on every regeneration; without it the home copy is left alone (DMS has
+    # no else branch). DMS's `cp` runs as root and _chown_var_mail_if_necessary
+    # chowns /var/mail only when something three levels deep is not 5000 (a
+    # new home), so there a script new to an old home may stay root's; here it
+    # is always the vmail user's, as the LMTP that compiles it runs as that.
+    if [[ -f ${DMS_CONFIG_DIR}/${LOGIN}.dovecot.sieve ]]; then
+      cp -- "${DMS_CONFIG_DIR}/${LOGIN}.dovecot.sieve" "/var/mail/${DOMAIN}/${USER}/home/.dovecot.sieve"
+      chown 5000:5000 "/var/mail/${DOMAIN}/${USER}/home/.dovecot.sieve"
+    fi
   done < <(_config_lines "${ACCOUNTS}")
 
   printf '%s' "${USERDB}" | _write_atomically /etc/dovecot/userdb
