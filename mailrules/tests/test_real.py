@@ -1,0 +1,89 @@
+"""Mail rules through the real test mail image (Postfix → Dovecot LMTP with Pigeonhole): the
+container's own sievec checks, and a vacation, a forward and a hand-written filter act on real
+deliveries, read back from the Maildirs."""
+
+from __future__ import annotations
+
+import smtplib
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from accounts.tests.test_mailboxes_real import eventually
+from conftest import TEST_HASH
+from dms_admin.audit import Actor
+from dms_admin.dms import get_mailserver
+from mailrules import services
+from mailrules.sieve import Vacation
+from tests.ops_helpers import use_real_engine
+
+pytestmark = [pytest.mark.docker, pytest.mark.django_db]
+ADMIN = Actor("admin")
+USER, SENDER, BOSS = "user@example.test", "sender@example.test", "boss@example.test"
+
+
+@pytest.fixture
+def three_mailboxes(config_dir: Path) -> Path:
+    accounts = config_dir / "postfix-accounts.cf"
+    accounts.write_text(accounts.read_text() + f"{SENDER}|{TEST_HASH}\n{BOSS}|{TEST_HASH}\n")
+    return config_dir
+
+
+@pytest.fixture
+def served(settings, three_mailboxes, docker_engine, mail_container_served, tmp_path):  # type: ignore[no-untyped-def]
+    use_real_engine(settings, docker_engine, mail_container_served.container)
+    settings.DMS_MAIL_DIR = tmp_path / "mail"  # the container's /var/mail
+    return mail_container_served
+
+
+def send(port: int, sender: str, to: str, subject: str) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, to, subject
+    message.set_content("Hello.\n")
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.send_message(message)
+
+
+def messages(mail_dir: Path, address: str, folder: str = "") -> list[str]:
+    local, _, domain = address.partition("@")
+    base = mail_dir / domain / local / (f".{folder}" if folder else "")
+    folders = [base / sub for sub in ("new", "cur") if (base / sub).is_dir()]
+    return [p.read_text(errors="replace") for folder_ in folders for p in folder_.iterdir()]
+
+
+def test_sievec_of_the_container_accepts_a_good_script_and_names_the_line_of_a_bad_one(served) -> None:  # type: ignore[no-untyped-def]
+    assert services.script_check(script='require "fileinto";\nfileinto "X";\n') == []
+    problems = services.script_check(script='require "fileinto";\n\nfileinto "X"\nkeep;\n')
+    assert problems and problems[0].line in (3, 4), problems
+    assert services.script_check(script="vacationx;\n")[0].line == 1
+
+
+def test_a_vacation_answers_each_sender_once_and_a_forward_keeps_a_copy(served, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    mail = tmp_path / "mail"
+    vacation = Vacation(enabled=True, subject="Away", text="Back on Monday.", days=1)
+    saved = services.vacation_save(address=USER, vacation=vacation, actor=ADMIN)
+    assert saved.outcome is not None and saved.outcome.state == "applied"
+    services.forwarding_save(address=USER, targets=[BOSS], keep_copy=True, actor=ADMIN)
+    send(served.smtp_port, SENDER, USER, "first")
+    eventually(lambda: len(messages(mail, SENDER)) == 1, timeout=30)
+    send(served.smtp_port, SENDER, USER, "second")
+    eventually(lambda: len(messages(mail, BOSS)) == 2 and len(messages(mail, USER)) == 2, timeout=30)
+    time.sleep(2)  # a second reply, if any, would have come by now
+    replies = messages(mail, SENDER)
+    assert len(replies) == 1 and "Subject: Away" in replies[0] and "Back on Monday." in replies[0]
+
+
+def test_a_hand_written_filter_keeps_working_beside_our_region_and_survives_a_recreate(served, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    mail = tmp_path / "mail"
+    own = 'require ["fileinto", "mailbox"];\nif header :contains "subject" "invoice" { fileinto :create "Invoices"; }\n'
+    services.script_save(address=USER, script=own, actor=ADMIN)
+    services.forwarding_save(address=USER, targets=[BOSS], keep_copy=True, actor=ADMIN)
+    send(served.smtp_port, SENDER, USER, "invoice 42")
+    eventually(lambda: len(messages(mail, USER, "Invoices")) == 1 and len(messages(mail, BOSS)) == 1, timeout=30)
+    (mail / "example.test" / "user" / "home" / ".dovecot.sieve").unlink()  # as if the volume lost it
+    get_mailserver().recreate()
+    get_mailserver().wait_healthy(timeout=120)
+    send(served.smtp_port, SENDER, USER, "invoice 43")  # DMS put the config folder's copy back
+    eventually(lambda: len(messages(mail, USER, "Invoices")) == 2 and len(messages(mail, BOSS)) == 2, timeout=60)
