@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -41,6 +42,23 @@ class VacationSerializer(serializers.Serializer):
 class ForwardingSerializer(serializers.Serializer):
     targets = serializers.ListField(child=TextField(max_length=320), max_length=services.MAX_FORWARDS)
     keep_copy = serializers.BooleanField(default=True, help_text="Keep a copy in this mailbox")
+
+
+class FilterSerializer(serializers.Serializer):
+    field = serializers.ChoiceField(choices=sieve.FIELDS, help_text='"header": the header named in `header`')
+    header = TextField(max_length=64, required=False, allow_blank=True, default="")
+    match = serializers.ChoiceField(choices=sieve.MATCHES, help_text='"matches" takes * and ? wildcards')
+    value = TextField(max_length=sieve.MAX_VALUE)
+    action = serializers.ChoiceField(
+        choices=sieve.ACTIONS,
+        help_text="fileinto: move to the folder `argument`; seen: mark read; discard; "
+        "redirect: forward a copy to the address `argument`",
+    )
+    argument = TextField(max_length=sieve.MAX_VALUE, required=False, allow_blank=True, default="")
+
+
+class FiltersSerializer(serializers.Serializer):
+    filters = serializers.ListField(child=FilterSerializer(), max_length=sieve.MAX_FILTERS)
 
 
 class ScriptSerializer(serializers.Serializer):
@@ -150,6 +168,34 @@ def forwarding(request: Request, address: str) -> Response:
     actor, dry_run = api_actor(request), is_dry_run(request)
     saved = services.forwarding_save(address=found, targets=targets, keep_copy=keep_copy, actor=actor, dry_run=dry_run)
     return _answer(found, _forwarding_data, saved)
+
+
+def _filters_data(state: services.MailboxRules) -> dict[str, Any]:
+    return {"filters": [dataclasses.asdict(f) for f in state.rules.filters]}
+
+
+@domain_scoped
+@extend_schema(methods=["GET"], responses=FiltersSerializer)
+@extend_schema(
+    methods=["PUT"],
+    request=FiltersSerializer,
+    parameters=[DRY_RUN],
+    responses=ChangeResultSerializer,
+    description="All the mailbox's filters, in order (an empty list removes them). They run after the "
+    "vacation reply and forwarding, and never stop the hand-written rules after them.",
+)
+@api_view(["GET", "PUT"])
+def filters(request: Request, address: str) -> Response:
+    found = _mailbox(request, address)
+    if found is None:
+        return _missing(address)
+    if request.method == "GET":
+        return Response(_filters_data(services.rules_get(address=found)))
+    body = FiltersSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    wanted = [sieve.Filter(**one) for one in body.validated_data["filters"]]
+    saved = services.filters_save(address=found, filters=wanted, actor=api_actor(request), dry_run=is_dry_run(request))
+    return _answer(found, _filters_data, saved)
 
 
 def _script_data(state: services.MailboxRules) -> dict[str, Any]:

@@ -101,6 +101,52 @@ class ForwardingForm(forms.Form):
             raise forms.ValidationError(error.message) from None
 
 
+class FilterForm(forms.Form):
+    """One filter row; a row left empty is no filter."""
+
+    field = forms.ChoiceField(
+        label=_("If"),
+        choices=[("subject", _("Subject")), ("from", _("From")), ("to", _("To")), ("header", _("Header named…"))],
+    )
+    header = forms.CharField(label=_("Header name"), max_length=64, required=False)
+    match = forms.ChoiceField(
+        label=_("Test"), choices=[("contains", _("contains")), ("is", _("is")), ("matches", _("matches (* ?)"))]
+    )
+    value = forms.CharField(label=_("Text"), max_length=sieve.MAX_VALUE, required=False)
+    action = forms.ChoiceField(
+        label=_("Then"),
+        choices=[
+            ("fileinto", _("move to folder")),
+            ("seen", _("mark as read")),
+            ("discard", _("delete")),
+            ("redirect", _("forward a copy to")),
+        ],
+    )
+    argument = forms.CharField(label=_("Folder or address"), max_length=sieve.MAX_VALUE, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors or not data.get("value"):
+            return data
+        try:
+            sieve.validate_filter(self.filter())
+        except RulesError as error:
+            raise forms.ValidationError(str(error).removeprefix("Filter 1: ")) from None
+        return data
+
+    def filter(self) -> sieve.Filter:
+        data = self.cleaned_data
+        keys = ("field", "match", "value", "action", "argument", "header")
+        return sieve.Filter(**{k: (data.get(k) or "").strip() for k in keys})
+
+
+FilterFormSet = forms.formset_factory(FilterForm, extra=1, max_num=sieve.MAX_FILTERS, validate_max=True)
+
+
+def filters_of(formset: Any) -> list[sieve.Filter]:
+    return [form.filter() for form in formset if form.cleaned_data.get("value")]
+
+
 class ScriptForm(forms.Form):
     text = forms.CharField(
         label=_("Sieve script"),

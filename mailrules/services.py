@@ -28,7 +28,7 @@ from dms_admin.dms import DockerUnavailable, MailServer, get_mailserver
 from dms_admin.errors import Conflict, FieldError
 from dms_admin.mailnames import normalize_domain, reject_control
 from mailrules import home, sieve
-from mailrules.sieve import MailRules, RulesError, Vacation
+from mailrules.sieve import Filter, MailRules, RulesError, Vacation
 
 SUFFIX = ".dovecot.sieve"
 MAX_SCRIPT = 64 * 1024
@@ -157,6 +157,17 @@ def forwarding_save(*, address: str, targets: list[str], keep_copy: bool, actor:
     return _save_rules(address, forwarding, "targets", actor, dry_run)
 
 
+def filters_save(*, address: str, filters: list[Filter], actor: Actor, dry_run: bool = False) -> Saved:
+    """Replace the filters (none: no filters); the vacation, forwarding and hand-written rules stay."""
+    clean = tuple(filters)
+    for number, one in enumerate(clean, 1):
+        try:
+            sieve.validate_filter(one, number)
+        except RulesError as error:
+            raise FieldError("filters", str(error)) from None
+    return _save_rules(address, lambda rules: dataclasses.replace(rules, filters=clean), "filters", actor, dry_run)
+
+
 def script_save(*, address: str, script: str, actor: Actor, dry_run: bool = False) -> Saved:
     """The raw editor: the expert's whole script, our region included (read back, or kept as typed)."""
     text = script.replace("\r\n", "\n")
@@ -176,14 +187,10 @@ def _save_rules(
     current, before = _current(address)
     try:
         rules = change(sieve.parse_rules(before))
-        text = sieve.without_region(before) if _nothing(rules) else sieve.merge_into(before, rules)
+        text = sieve.without_region(before) if rules.empty else sieve.merge_into(before, rules)
     except RulesError as error:
         raise FieldError(field, str(error)) from None
     return _write(address, current, before, text if text.strip() else None, actor, dry_run)
-
-
-def _nothing(rules: MailRules) -> bool:
-    return rules.vacation.empty and not rules.forward_to
 
 
 def _write(address: str, current: home.HomeScript, before: str, text: str | None, actor: Actor, dry_run: bool) -> Saved:

@@ -7,7 +7,9 @@ subject and text survive being switched off.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
 import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -53,11 +55,34 @@ class Vacation:
         return self == Vacation()
 
 
+FIELDS = ("subject", "from", "to", "header")  # what a filter looks at ("header": the one it names)
+MATCHES = ("contains", "is", "matches")  # Sieve's match types; "matches" takes * and ? wildcards
+ACTIONS = ("fileinto", "seen", "discard", "redirect")  # move to folder, mark read, delete, forward a copy
+MAX_FILTERS = 50
+MAX_VALUE = 200
+_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Filter:
+    field: str
+    match: str
+    value: str
+    action: str
+    argument: str = ""  # the folder (fileinto) or the address (redirect)
+    header: str = ""  # the header's name when field is "header"
+
+
 @dataclass(frozen=True)
 class MailRules:
     vacation: Vacation = field(default_factory=Vacation)
     forward_to: tuple[str, ...] = ()
     keep_copy: bool = True
+    filters: tuple[Filter, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self.vacation.empty and not self.forward_to and not self.filters
 
 
 def validate_address(address: str) -> str:
@@ -101,6 +126,26 @@ def validate(rules: MailRules) -> None:
         validate_address(address)
     if len(set(rules.forward_to)) != len(rules.forward_to):
         raise RulesError("A forwarding address is listed twice.")
+    if len(rules.filters) > MAX_FILTERS:
+        raise RulesError(f"At most {MAX_FILTERS} filters.")
+    for number, one in enumerate(rules.filters, 1):
+        validate_filter(one, number)
+
+
+def validate_filter(one: Filter, number: int = 1) -> None:
+    where = f"Filter {number}: "
+    if one.field not in FIELDS or one.match not in MATCHES or one.action not in ACTIONS:
+        raise RulesError(where + "unknown field, match or action.")
+    if one.field == "header" and not _HEADER_NAME_RE.match(one.header):
+        raise RulesError(where + "name the header with letters, digits and hyphens (like List-Id).")
+    if not one.value or len(one.value) > MAX_VALUE or _CONTROL_RE.search(one.value):
+        raise RulesError(where + f"the text to look for must be one line of 1 to {MAX_VALUE} characters.")
+    if one.action == "fileinto" and (
+        not one.argument.strip() or len(one.argument) > MAX_VALUE or _CONTROL_RE.search(one.argument)
+    ):
+        raise RulesError(where + "name the folder (one line).")
+    if one.action == "redirect":
+        validate_address(one.argument)
 
 
 def quote(value: str) -> str:
@@ -131,9 +176,31 @@ def _requires(rules: MailRules) -> list[str]:
         needed.append("vacation")
         if v.start or v.end:
             needed += ["date", "relational"]
-    if rules.forward_to and rules.keep_copy:
+    actions = {f.action for f in rules.filters}
+    if "fileinto" in actions:
+        needed += ["fileinto", "mailbox"]  # mailbox: fileinto :create makes a missing folder
+    if "seen" in actions:
+        needed.append("imap4flags")
+    if (rules.forward_to and rules.keep_copy) or "redirect" in actions:
         needed.append("copy")
     return needed
+
+
+_FILTERS_MARK = "# filters (each read back from the note above it)"
+_FILTER_NOTE_RE = re.compile(r"^# filter (\{.*\})$", re.M)
+
+
+def _filter_lines(one: Filter) -> list[str]:
+    # Kept as JSON on the line above its rule: what the panel reads back (ASCII, so one line).
+    note = "# filter " + json.dumps(dataclasses.asdict(one), ensure_ascii=True, separators=(",", ":"))
+    test = f"header :{one.match} {quote(one.header if one.field == 'header' else one.field)} {quote(one.value)}"
+    action = {
+        "fileinto": f"fileinto :create {quote(one.argument)};",
+        "seen": 'addflag "\\\\Seen";',
+        "discard": "discard;",
+        "redirect": f"redirect :copy {quote(one.argument)};",
+    }[one.action]
+    return [note, f"if {test} {{ {action} }}"]
 
 
 _ZONE_NOTE = "# vacation dates in time zone "
@@ -179,6 +246,10 @@ def render_rules(rules: MailRules) -> str:
         lines += _vacation_lines(rules.vacation)
     copy = ":copy " if rules.keep_copy else ""
     lines += [f"redirect {copy}{quote(address)};" for address in rules.forward_to]
+    if rules.filters:
+        lines.append(_FILTERS_MARK)
+        for one in rules.filters:
+            lines += _filter_lines(one)
     lines.append(END)
     return "\n".join(lines) + "\n"
 
@@ -322,6 +393,7 @@ def parse_rules(script: str) -> MailRules:
     _before, region, _after = split_region(script)
     if not region:
         return MailRules()
+    region, _mark, filter_part = region.partition(_FILTERS_MARK)
     tokens = [*tokenize(region), ("end", "")]
     vacation, forwards, keep_copy = Vacation(), [], True
     enabled, dates = True, {}
@@ -344,4 +416,15 @@ def parse_rules(script: str) -> MailRules:
             keep_copy = copy
             forwards.append(tokens[i + 2 if copy else i + 1][1])
         i += 1
-    return MailRules(vacation=vacation, forward_to=tuple(forwards), keep_copy=keep_copy)
+    filters = tuple(_read_filter(note) for note in _FILTER_NOTE_RE.findall(filter_part))
+    return MailRules(vacation=vacation, forward_to=tuple(forwards), keep_copy=keep_copy, filters=filters)
+
+
+def _read_filter(note: str) -> Filter:
+    try:
+        data = json.loads(note)
+        one = Filter(**{k: str(data[k]) for k in ("field", "match", "value", "action", "argument", "header")})
+    except (ValueError, KeyError, TypeError):
+        raise RulesError("A filter note in the dms-admin region cannot be read.") from None
+    validate_filter(one)
+    return one

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from django import forms
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -18,7 +19,7 @@ from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.feedback import change_message, failure
 from mailrules import services
-from mailrules.forms import ForwardingForm, ScriptForm, VacationForm
+from mailrules.forms import FilterFormSet, ForwardingForm, ScriptForm, VacationForm, filters_of
 
 PARTS = ("vacation", "forwarding", "script")
 
@@ -51,7 +52,7 @@ def _rules_page(request: HttpRequest, address: str, actor: Actor, *, expert: boo
     return render(request, "mailrules/rules.html", context)
 
 
-def _forms(state: services.MailboxRules, data: Any, part: str) -> dict[str, forms.Form]:
+def _forms(state: services.MailboxRules, data: Any, part: str) -> dict[str, Any]:
     """The three forms, the one submitted bound to its data and the others showing what is saved."""
     rules = state.rules
     return {
@@ -60,6 +61,11 @@ def _forms(state: services.MailboxRules, data: Any, part: str) -> dict[str, form
             data if part == "forwarding" else None,
             address=state.address,
             initial={"targets": "\n".join(rules.forward_to), "keep_copy": rules.keep_copy},
+        ),
+        "filters": FilterFormSet(
+            data if part == "filters" else None,
+            prefix="filters",
+            initial=[dataclasses.asdict(f) for f in rules.filters],
         ),
         "script": ScriptForm(data if part == "script" else None, initial={"text": state.script}),
     }
@@ -70,6 +76,8 @@ def _save(request: HttpRequest, part: str, form: Any, address: str, actor: Actor
     try:
         if part == "vacation":
             saved = services.vacation_save(address=address, vacation=form.vacation(), actor=actor)
+        elif part == "filters":
+            saved = services.filters_save(address=address, filters=filters_of(form), actor=actor)
         elif part == "forwarding":
             targets, keep = data["targets"], data["keep_copy"]
             saved = services.forwarding_save(address=address, targets=targets, keep_copy=keep, actor=actor)
@@ -80,7 +88,10 @@ def _save(request: HttpRequest, part: str, form: Any, address: str, actor: Actor
             form.add_error("text" if part == "script" else None, str(problem))
         return False
     except (FieldError, Conflict) as error:
-        add_service_error(form, error)
+        if part == "filters":
+            messages.error(request, error.message)
+        else:
+            add_service_error(form, error)
         return False
     except DockerUnavailable as error:  # sievec runs in the mail container: nothing was written
         failure(request, _("Not saved: the script could not be checked."), error)
@@ -89,4 +100,9 @@ def _save(request: HttpRequest, part: str, form: Any, address: str, actor: Actor
     return True
 
 
-_SAVED = {"vacation": "Vacation reply saved.", "forwarding": "Forwarding saved.", "script": "Sieve script saved."}
+_SAVED = {
+    "vacation": "Vacation reply saved.",
+    "forwarding": "Forwarding saved.",
+    "filters": "Filters saved.",
+    "script": "Sieve script saved.",
+}

@@ -146,6 +146,7 @@ ACCESS: dict[str, Decision] = {
     "api-mailbox-vacation": OBJECT,
     "api-mailbox-forwarding": OBJECT,
     "api-mailbox-sieve": OBJECT,
+    "api-mailbox-filters": OBJECT,
     "api-mailbox-sieve-validate": OBJECT,
     "api-alias-list": DOMAIN,
     "api-alias-detail": Decision("domain", other="404", fill=ALIAS),

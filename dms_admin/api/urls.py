@@ -16,6 +16,7 @@ urlpatterns = [
     path("mailboxes/<str:address>/", accounts_api.mailbox_detail, name="api-mailbox-detail"),
     path("mailboxes/<str:address>/vacation/", mailrules_api.vacation, name="api-mailbox-vacation"),
     path("mailboxes/<str:address>/forwarding/", mailrules_api.forwarding, name="api-mailbox-forwarding"),
+    path("mailboxes/<str:address>/filters/", mailrules_api.filters, name="api-mailbox-filters"),
     path("mailboxes/<str:address>/sieve/", mailrules_api.script, name="api-mailbox-sieve"),
     path("mailboxes/<str:address>/sieve/validate/", mailrules_api.script_validate, name="api-mailbox-sieve-validate"),
     path("quotas/<str:address>/", accounts_api.quota_detail, name="api-quota-detail"),

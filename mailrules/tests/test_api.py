@@ -147,5 +147,28 @@ def test_scopes_another_domain_sees_nothing_and_a_read_token_writes_nothing(
 
 def test_the_schema_names_the_new_paths(write_token_client) -> None:
     schema = write_token_client.get("/api/v1/schema/?format=json").json()
-    for path in ("vacation", "forwarding", "sieve", "sieve/validate"):
+    for path in ("vacation", "forwarding", "filters", "sieve", "sieve/validate"):
         assert f"/api/v1/mailboxes/{{address}}/{path}/" in schema["paths"]
+
+
+def test_filters_put_get_and_hostile_ones_refused(write_token_client, mail_dir, sievec, config_dir) -> None:
+    one = {"field": "subject", "match": "contains", "value": "invoice", "action": "fileinto", "argument": "Invoices"}
+    put = write_token_client.put(f"{BASE}/filters/", {"filters": [one]}, format="json")
+    assert put.status_code == 200, put.content
+    assert put.json()["filters"] == [{**one, "header": ""}]
+    assert 'fileinto :create "Invoices";' in active(mail_dir).read_text()
+    before = active(mail_dir).read_text()
+    for bad in (
+        {**one, "value": "x\n}; discard; if true {"},
+        {**one, "action": "vacation"},
+        {**one, "field": "header", "header": "X: y"},
+        {**one, "argument": ""},
+        {**one, "action": "redirect", "argument": "x@@y"},
+    ):
+        response = write_token_client.put(f"{BASE}/filters/", {"filters": [bad]}, format="json")
+        assert response.status_code == 400, (bad, response.content)
+    too_many = write_token_client.put(f"{BASE}/filters/", {"filters": [one] * 51}, format="json")
+    assert too_many.status_code == 400
+    assert active(mail_dir).read_text() == before
+    assert write_token_client.put(f"{BASE}/filters/", {"filters": []}, format="json").json()["filters"] == []
+    assert not active(mail_dir).exists()

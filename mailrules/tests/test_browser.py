@@ -47,3 +47,29 @@ def test_a_mail_user_sets_and_clears_their_vacation(browser_page, live_server, m
     assert page.input_value("#id_text") == "Back on Monday.\n.leading dot"  # switched off, text kept
     _shot(page, f"me-rules-off-{width}")
     assert "if allof(false," in active(mail_dir).read_text()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_an_admin_adds_a_filter_and_with_the_engine_down_is_told_nothing_was_saved(  # type: ignore[no-untyped-def]
+    browser_page, live_server, superadmin, mail_dir, sievec, monkeypatch, settings, width
+) -> None:
+    from conftest import sign_in
+
+    page = browser_page
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, live_server.url + "/mailboxes/user@example.test/rules/")
+    page.fill("#id_filters-0-value", "invoice")
+    page.fill("#id_filters-0-argument", "Invoices")
+    page.click("button:has-text('Save filters')")
+    assert "Filters saved." in page.locator(".flash.success").inner_text()
+    assert page.input_value("#id_filters-0-value") == "invoice"
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    _shot(page, f"admin-rules-{width}")
+    monkeypatch.undo()  # the real adapter again, on an engine that is not there
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
+    page.fill("#id_filters-0-value", "receipt")
+    page.click("button:has-text('Save filters')")
+    error = page.locator(".flash.error").inner_text()
+    assert "Not saved: the script could not be checked." in error and "DOCKER_HOST" in error
+    assert 'header :contains "subject" "invoice"' in active(mail_dir).read_text()
+    _shot(page, f"admin-rules-engine-down-{width}")

@@ -4,6 +4,7 @@ deliveries, read back from the Maildirs."""
 
 from __future__ import annotations
 
+import datetime
 import smtplib
 import time
 from email.message import EmailMessage
@@ -15,8 +16,8 @@ from accounts.tests.test_mailboxes_real import eventually
 from conftest import TEST_HASH
 from dms_admin.audit import Actor
 from dms_admin.dms import get_mailserver
-from mailrules import services
-from mailrules.sieve import Vacation
+from mailrules import services, sieve
+from mailrules.sieve import MailRules, Vacation
 from tests.ops_helpers import use_real_engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
@@ -58,6 +59,23 @@ def test_sievec_of_the_container_accepts_a_good_script_and_names_the_line_of_a_b
     problems = services.script_check(script='require "fileinto";\n\nfileinto "X"\nkeep;\n')
     assert problems and problems[0].line in (3, 4), problems
     assert services.script_check(script="vacationx;\n")[0].line == 1
+
+
+def test_everything_the_dashboard_renders_compiles_in_the_real_sievec(served) -> None:  # type: ignore[no-untyped-def]
+    from mailrules.tests.test_sieve import FILTERS
+
+    vacation = Vacation(
+        enabled=False,
+        start=datetime.date(2026, 7, 1),
+        end=datetime.date(2026, 7, 9),
+        timezone="Europe/Berlin",
+        subject='Away "now"',
+        text="Back.\n.dot",
+        addresses=("alias@example.test",),
+    )
+    rules = MailRules(vacation=vacation, forward_to=("a@example.org",), keep_copy=True, filters=FILTERS)
+    own = 'require "fileinto";\nif header :contains "subject" "x" { fileinto "X"; stop; }\n'
+    assert services.script_check(script=sieve.merge_into(own, rules)) == []
 
 
 def test_a_vacation_answers_each_sender_once_and_a_forward_keeps_a_copy(served, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -199,3 +199,42 @@ def test_vacation_dates_in_a_named_time_zone_use_its_offset_and_read_back():
 def test_bad_time_zone_names_refused(name):
     with pytest.raises(RulesError, match="time zone"):
         render_rules(MailRules(vacation=Vacation(enabled=True, text="x", timezone=name)))
+
+
+FILTERS = (
+    sieve.Filter("subject", "contains", 'invoice "42"', "fileinto", "Invoices/2026"),
+    sieve.Filter("from", "is", "news@example.org", "seen"),
+    sieve.Filter("header", "matches", "*spam*", "discard", header="X-Spam-Flag"),
+    sieve.Filter("to", "contains", "sales@", "redirect", "boss@example.org"),
+)
+
+
+def test_filters_render_with_their_requires_and_read_back():
+    rules = MailRules(forward_to=("a@example.org",), keep_copy=False, filters=FILTERS)
+    script = render_rules(rules)
+    assert 'require ["fileinto", "mailbox", "imap4flags", "copy"];' in script
+    assert 'if header :contains "subject" "invoice \\"42\\"" { fileinto :create "Invoices/2026"; }' in script
+    assert 'if header :is "from" "news@example.org" { addflag "\\\\Seen"; }' in script
+    assert 'if header :matches "X-Spam-Flag" "*spam*" { discard; }' in script
+    assert 'if header :contains "to" "sales@" { redirect :copy "boss@example.org"; }' in script
+    assert 'redirect "a@example.org";' in script  # the forward is not mistaken for a filter's, nor back
+    assert parse_rules(script) == rules
+
+
+@pytest.mark.parametrize(
+    "one",
+    [
+        sieve.Filter("subject", "contains", "x\nredirect", "discard"),
+        sieve.Filter("body", "contains", "x", "discard"),
+        sieve.Filter("subject", "regex", "x", "discard"),
+        sieve.Filter("subject", "contains", "x", "vacation"),
+        sieve.Filter("header", "is", "x", "discard", header="X Bad:"),
+        sieve.Filter("subject", "is", "", "discard"),
+        sieve.Filter("subject", "is", "x", "fileinto", ""),
+        sieve.Filter("subject", "is", "x", "fileinto", "a\x00b"),
+        sieve.Filter("subject", "is", "x", "redirect", "not an address"),
+    ],
+)
+def test_bad_filters_refused(one):
+    with pytest.raises(RulesError):
+        render_rules(MailRules(filters=(one,)))

@@ -59,3 +59,20 @@ def test_the_engine_being_down_refuses_with_the_fix_and_writes_nothing(admin_cli
     html = admin_client.post(PAGE, VACATION, follow=True).content.decode()
     assert "Not saved: the script could not be checked." in html and "DOCKER_HOST" in html
     assert not active(mail_dir).exists()
+
+
+def _filter_post(**row: str) -> dict[str, str]:
+    data = {"part": "filters", "filters-TOTAL_FORMS": "2", "filters-INITIAL_FORMS": "0"}
+    data.update({f"filters-0-{k}": v for k, v in row.items()})
+    data.update({"filters-1-field": "subject", "filters-1-match": "contains", "filters-1-action": "fileinto"})
+    return data
+
+
+def test_a_filter_is_saved_and_shown_again_and_a_bad_one_names_its_problem(admin_client, mail_dir, sievec) -> None:
+    row = {"field": "subject", "match": "contains", "value": "invoice", "action": "fileinto", "argument": "Invoices"}
+    response = admin_client.post(PAGE, _filter_post(**row), follow=True)
+    html = response.content.decode()
+    assert "Filters saved." in html and 'value="invoice"' in html
+    assert 'fileinto :create "Invoices";' in active(mail_dir).read_text()
+    bad = admin_client.post(PAGE, _filter_post(**{**row, "argument": ""})).content.decode()
+    assert "name the folder" in bad and 'fileinto :create "Invoices";' in active(mail_dir).read_text()
