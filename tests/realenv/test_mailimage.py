@@ -6,10 +6,13 @@ test dockerd; needs the fixtures of ``tests.realenv.fixtures``.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import email
 import hashlib
 import os
 import smtplib
+import socket
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage, Message
@@ -23,6 +26,7 @@ from passlib.hash import sha512_crypt
 from tests.ops_helpers import put_file
 from tests.realenv.containers import container_logs, exec_checked, wait_for
 from tests.realenv.fixtures import ServedMailContainer, _run_mail_container
+from tests.realenv.redis_server import free_port
 
 CONFIG_MOUNT = "/tmp/docker-mailserver"
 CHKSUM_FILE = "/tmp/docker-mailserver-config-chksum"
@@ -301,6 +305,71 @@ def test_managesieve_answers_with_enable_managesieve(managesieve_container: Cont
     for needed in ("fileinto", "mailbox", "vacation", "copy", "date", "relational", "imap4flags"):
         assert needed in extensions, sieve_line
     assert greeting.splitlines()[-1].startswith("OK"), greeting
+
+
+class ManageSieve:
+    """Just enough of a ManageSieve client (RFC 5804) for the round trip below."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.reader = self.sock.makefile("rb")
+        self.greeting = self.response()
+
+    def response(self) -> list[str]:
+        lines: list[str] = []
+        while True:
+            line = self.reader.readline().decode().rstrip("\r\n")
+            lines.append(line)
+            if line.startswith(("OK", "NO", "BYE")):
+                return lines
+
+    def command(self, text: str) -> list[str]:
+        self.sock.sendall(text.encode() + b"\r\n")
+        return self.response()
+
+    def close(self) -> None:
+        self.command("LOGOUT")
+        self.reader.close()
+        self.sock.close()
+
+
+@pytest.mark.docker
+def test_managesieve_activation_symlinks_into_sieve_folder(
+    docker_client: docker.DockerClient, mail_image: str, config_dir: Path, tmp_path: Path
+) -> None:
+    """What Dovecot uses: ManageSieve stores in ~/sieve/ and points ~/.dovecot.sieve there; the
+    config folder's copy then goes through that symlink (DMS's `cp` does the same)."""
+    (config_dir / "user@example.test.dovecot.sieve").write_text(FILEINTO_SCRIPT)
+    port = free_port()
+    env = {
+        "ENABLE_MANAGESIEVE": "1",
+        "TEST_MANAGESIEVE_PORT": str(port),
+        "TEST_IMAP_PORT": str(free_port()),
+        "TEST_SMTP_PORT": str(free_port()),
+    }
+    containers = _run_mail_container(docker_client, mail_image, config_dir, tmp_path, network_mode="host", env=env)
+    with contextlib.closing(containers):
+        container = next(containers)
+        client = ManageSieve(port)
+        login = base64.b64encode(b"\0user@example.test\0secret").decode()
+        assert client.command(f'AUTHENTICATE "PLAIN" "{login}"')[-1].startswith("OK")
+        body = VACATION_SCRIPT.encode()
+        assert client.command(f'PUTSCRIPT "away" {{{len(body)}+}}\r\n{VACATION_SCRIPT}')[-1].startswith("OK")
+        assert client.command('SETACTIVE "away"')[-1].startswith("OK")
+        listing = client.command("LISTSCRIPTS")
+        client.close()
+
+        assert '"away" ACTIVE' in listing, listing
+        # The plain file the account regeneration had copied is kept as a script of its own.
+        assert '"dovecot.orig"' in listing, listing
+        assert exec_checked(container, ["readlink", f"{HOME}/.dovecot.sieve"]).strip() == "sieve/away.sieve"
+        assert exec_checked(container, ["cat", f"{HOME}/sieve/dovecot.orig.sieve"]) == FILEINTO_SCRIPT
+
+        accounts = config_dir / "postfix-accounts.cf"
+        atomic_write(accounts, accounts.read_text() + "# changed\n")
+        wait_for(lambda: sha512_line(accounts) in read_checksums(container), timeout=10, what="checksum update")
+        assert exec_checked(container, ["readlink", f"{HOME}/.dovecot.sieve"]).strip() == "sieve/away.sieve"
+        assert exec_checked(container, ["cat", f"{HOME}/sieve/away.sieve"]) == FILEINTO_SCRIPT
 
 
 @pytest.mark.docker
