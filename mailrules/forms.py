@@ -147,6 +147,18 @@ def filters_of(formset: Any) -> list[sieve.Filter]:
     return [form.filter() for form in formset if form.cleaned_data.get("value")]
 
 
+class PolicyForm(forms.Form):
+    policy = forms.ChoiceField(
+        label=_("Mail users of this domain may forward their mail"),
+        choices=[
+            ("any", _("to any address")),
+            ("internal", _("only to this server's domains")),
+            ("off", _("not at all")),
+        ],
+        help_text=_("On their own page (/me/rules/). Admins can still set a forward here."),
+    )
+
+
 class ScriptForm(forms.Form):
     text = forms.CharField(
         label=_("Sieve script"),

@@ -19,15 +19,17 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from accounts.domains import domain_list
 from accounts.services import Saved, alias_list, mailbox_get
 from accounts.validation import normalize_address
-from dms_admin.audit import Actor
+from dms_admin.audit import Actor, audit_record
 from dms_admin.changes import change_live, change_recorded
 from dms_admin.configstore import ChangeResult, get_store
 from dms_admin.dms import DockerUnavailable, MailServer, get_mailserver
 from dms_admin.errors import Conflict, FieldError
-from dms_admin.mailnames import normalize_domain, reject_control
+from dms_admin.mailnames import domain_key, normalize_domain, reject_control
 from mailrules import home, sieve
+from mailrules.models import ForwardingPolicy
 from mailrules.sieve import Filter, MailRules, RulesError, Vacation
 
 SUFFIX = ".dovecot.sieve"
@@ -145,10 +147,16 @@ def vacation_save(*, address: str, vacation: Vacation, actor: Actor, dry_run: bo
     return _save_rules(address, lambda r: dataclasses.replace(r, vacation=clean), "vacation", actor, dry_run)
 
 
-def forwarding_save(*, address: str, targets: list[str], keep_copy: bool, actor: Actor, dry_run: bool = False) -> Saved:
-    """Set (or with no targets clear) the forwarding; the vacation and hand-written rules stay."""
+def forwarding_save(
+    *, address: str, targets: list[str], keep_copy: bool, actor: Actor, dry_run: bool = False, limited: bool = False
+) -> Saved:
+    """Set (or with no targets clear) the forwarding; the vacation and hand-written rules stay.
+
+    `limited`: the mail user's own change, held to their domain's forwarding policy."""
     address = normalize_address(address)
     clean = clean_forward_targets(address, targets)
+    if limited:
+        _within_policy(address, clean)
     keep = keep_copy or not clean
 
     def forwarding(rules: MailRules) -> MailRules:
@@ -157,7 +165,9 @@ def forwarding_save(*, address: str, targets: list[str], keep_copy: bool, actor:
     return _save_rules(address, forwarding, "targets", actor, dry_run)
 
 
-def filters_save(*, address: str, filters: list[Filter], actor: Actor, dry_run: bool = False) -> Saved:
+def filters_save(
+    *, address: str, filters: list[Filter], actor: Actor, dry_run: bool = False, limited: bool = False
+) -> Saved:
     """Replace the filters (none: no filters); the vacation, forwarding and hand-written rules stay."""
     clean = tuple(filters)
     for number, one in enumerate(clean, 1):
@@ -165,6 +175,8 @@ def filters_save(*, address: str, filters: list[Filter], actor: Actor, dry_run: 
             sieve.validate_filter(one, number)
         except RulesError as error:
             raise FieldError("filters", str(error)) from None
+    if limited:
+        _within_policy(normalize_address(address), tuple(f.argument for f in clean if f.action == "redirect"))
     return _save_rules(address, lambda rules: dataclasses.replace(rules, filters=clean), "filters", actor, dry_run)
 
 
@@ -238,6 +250,38 @@ def _outcome(
     # The home could not be written: DMS copies the config copy there at its next re-create.
     outcome = change_recorded(result, actor=actor, action="mailrules.save", object=address)
     return Saved(result, dataclasses.replace(outcome, message=f"{outcome.message} ({live_error})"))
+
+
+# ---- what mail users may forward -----------------------------------------------------------------
+
+
+def forwarding_policy(domain: str) -> str:
+    row = ForwardingPolicy.objects.filter(domain=domain_key(domain)).first()
+    return row.policy if row else ForwardingPolicy.Policy.ANY
+
+
+def forwarding_policy_set(*, domain: str, policy: str, actor: Actor) -> str:
+    domain = normalize_domain(domain)
+    if policy not in ForwardingPolicy.Policy.values:
+        raise FieldError("policy", _("Choose any, internal or off."))
+    ForwardingPolicy.objects.update_or_create(domain=domain, defaults={"policy": policy})
+    audit_record(actor=actor, action="mailrules.forwarding-policy", object=domain, detail=policy)
+    return policy
+
+
+def _within_policy(address: str, targets: tuple[str, ...]) -> None:
+    """A mail user's own forward (or forwarding filter) within what the admin allows their domain."""
+    if not targets:
+        return
+    policy = forwarding_policy(address.rpartition("@")[2])
+    if policy == ForwardingPolicy.Policy.OFF:
+        raise FieldError("targets", _("Your admin does not allow forwarding for this domain."))
+    if policy == ForwardingPolicy.Policy.INTERNAL:
+        ours = {d.name for d in domain_list()}
+        outside = [t for t in targets if t.rpartition("@")[2].lower() not in ours]
+        if outside:
+            why = _("Your admin allows forwarding only to this server's domains, not to %(target)s.")
+            raise FieldError("targets", why % {"target": outside[0]})
 
 
 # ---- input ---------------------------------------------------------------------------------------

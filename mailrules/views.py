@@ -19,9 +19,9 @@ from dms_admin.dms import DockerUnavailable
 from dms_admin.errors import Conflict, FieldError, add_service_error
 from dms_admin.feedback import change_message, failure
 from mailrules import services
-from mailrules.forms import FilterFormSet, ForwardingForm, ScriptForm, VacationForm, filters_of
+from mailrules.forms import FilterFormSet, ForwardingForm, PolicyForm, ScriptForm, VacationForm, filters_of
 
-PARTS = ("vacation", "forwarding", "script")
+ADMIN_PARTS = ("script", "policy")  # the raw editor and the domain's forwarding policy are the admins'
 
 
 @domain_scoped
@@ -45,8 +45,8 @@ def _rules_page(request: HttpRequest, address: str, actor: Actor, *, expert: boo
     state = services.rules_get(address=address)
     part = request.POST.get("part", "") if request.method == "POST" else ""
     forms_ = _forms(state, request.POST if part else None, part)
-    allowed = part in forms_ and (part != "script" or expert)  # the raw editor is the admins'
-    if allowed and forms_[part].is_valid() and _save(request, part, forms_[part], address, actor):
+    allowed = part in forms_ and (part not in ADMIN_PARTS or expert)
+    if allowed and forms_[part].is_valid() and _save(request, part, forms_[part], address, actor, limited=not expert):
         return redirect(request.path)
     context = {"state": state, "expert": expert, **forms_, "self_service": not expert, "address": address}
     return render(request, "mailrules/rules.html", context)
@@ -68,19 +68,30 @@ def _forms(state: services.MailboxRules, data: Any, part: str) -> dict[str, Any]
             initial=[dataclasses.asdict(f) for f in rules.filters],
         ),
         "script": ScriptForm(data if part == "script" else None, initial={"text": state.script}),
+        "policy": PolicyForm(
+            data if part == "policy" else None,
+            initial={"policy": services.forwarding_policy(state.address.rpartition("@")[2])},
+        ),
     }
 
 
-def _save(request: HttpRequest, part: str, form: Any, address: str, actor: Actor) -> bool:
+def _save(request: HttpRequest, part: str, form: Any, address: str, actor: Actor, *, limited: bool) -> bool:
     data = form.cleaned_data
+    if part == "policy":
+        domain = address.rpartition("@")[2]
+        services.forwarding_policy_set(domain=domain, policy=data["policy"], actor=actor)
+        messages.success(request, _("Forwarding policy of %(domain)s saved.") % {"domain": domain})
+        return True
     try:
         if part == "vacation":
             saved = services.vacation_save(address=address, vacation=form.vacation(), actor=actor)
         elif part == "filters":
-            saved = services.filters_save(address=address, filters=filters_of(form), actor=actor)
+            saved = services.filters_save(address=address, filters=filters_of(form), actor=actor, limited=limited)
         elif part == "forwarding":
             targets, keep = data["targets"], data["keep_copy"]
-            saved = services.forwarding_save(address=address, targets=targets, keep_copy=keep, actor=actor)
+            saved = services.forwarding_save(
+                address=address, targets=targets, keep_copy=keep, actor=actor, limited=limited
+            )
         else:
             saved = services.script_save(address=address, script=data["text"], actor=actor)
     except services.ScriptInvalid as refused:

@@ -76,3 +76,34 @@ def test_a_filter_is_saved_and_shown_again_and_a_bad_one_names_its_problem(admin
     assert 'fileinto :create "Invoices";' in active(mail_dir).read_text()
     bad = admin_client.post(PAGE, _filter_post(**{**row, "argument": ""})).content.decode()
     assert "name the folder" in bad and 'fileinto :create "Invoices";' in active(mail_dir).read_text()
+
+
+def test_the_domains_forwarding_policy_holds_the_mail_user_but_not_the_admin(
+    admin_client, mail_user_client, mail_dir, sievec
+) -> None:  # type: ignore[no-untyped-def]
+    from mailrules.models import ForwardingPolicy
+
+    saved = admin_client.post(PAGE, {"part": "policy", "policy": "internal"}, follow=True).content.decode()
+    assert "Forwarding policy of example.test saved." in saved
+    assert ForwardingPolicy.objects.get(domain="example.test").policy == "internal"
+    outside = mail_user_client.post(
+        "/me/rules/", {"part": "forwarding", "targets": "me@gmail.example"}
+    ).content.decode()
+    assert "only to this server&#x27;s domains, not to me@gmail.example" in outside and not active(mail_dir).exists()
+    inside = mail_user_client.post("/me/rules/", {"part": "forwarding", "targets": "alias@example.test"}, follow=True)
+    assert "Forwarding saved." in inside.content.decode()
+    admin_client.post(PAGE, {"part": "policy", "policy": "off"})
+    off = mail_user_client.post("/me/rules/", {"part": "forwarding", "targets": "alias@example.test"}).content.decode()
+    assert "does not allow forwarding" in off
+    row = {"field": "subject", "match": "is", "value": "x", "action": "redirect", "argument": "alias@example.test"}
+    by_filter = mail_user_client.post("/me/rules/", _filter_post(**row), follow=True).content.decode()
+    assert "does not allow forwarding" in by_filter
+    mail_user_client.post("/me/rules/", {"part": "policy", "policy": "any"})  # not theirs to change
+    assert ForwardingPolicy.objects.get(domain="example.test").policy == "off"
+    admin = admin_client.post(PAGE, {"part": "forwarding", "targets": "me@gmail.example"}, follow=True)
+    assert "Forwarding saved." in admin.content.decode()  # the admin may always set one
+
+
+def test_a_bad_policy_value_is_refused(admin_client, mail_dir, sievec) -> None:
+    html = admin_client.post(PAGE, {"part": "policy", "policy": "everyone\n"}).content.decode()
+    assert "Select a valid choice" in html
