@@ -14,6 +14,7 @@ import pytest
 
 from backups import archive as arc
 from backups import services
+from backups.archive import restore as restoring
 from backups.models import BackupArchive, BackupPolicy
 from backups.tests.conftest import put, snapshot, whole_second_dir_mtimes
 from dms_admin.audit import Actor
@@ -129,7 +130,7 @@ def test_a_restore_gives_files_and_folders_their_modes_back_whatever_the_umask(
     archive = services.backup_run(policy_id=policy.pk)
     shutil.rmtree(mail_dir / "example.test")
     if not gnu_tar:
-        monkeypatch.setattr(arc, "_gnu_tar", lambda: False)
+        monkeypatch.setattr(restoring, "gnu_tar", lambda: False)
     old = os.umask(0o077)  # would strip group and other bits from anything made without an explicit mode
     try:
         services.archive_restore(archive_id=archive.pk, scope="all", dry_run=False, actor=ADMIN)
