@@ -25,8 +25,10 @@ def tree(root: Path, files: int, per_folder: int = 100, size: int = 4096) -> Pat
     words = b"mail server backup restore meeting invoice project schedule regards "
     for i in range(files):
         body = b"message %d " % i + words * (size // len(words))
-        put(root / f"domain{i % 3}.test" / f"user{i // per_folder}" / "cur" / f"{1700000000 + i}.M{i}P1.mail,S=9:2,S",
-            body[:size])  # fmt: skip
+        put(
+            root / f"domain{i % 3}.test" / f"user{i // per_folder}" / "cur" / f"{1700000000 + i}.M{i}P1.mail,S=9:2,S",
+            body[:size],
+        )
     whole_second_dir_mtimes(root)
     return root
 
@@ -60,9 +62,13 @@ def test_the_writers_memory_does_not_grow_with_the_number_of_files(
         def incremental(data: Path = data, dest: Path = dest) -> None:
             put(data / "domain0.test" / "user0" / "cur" / "new.mail", b"new")
             arc.write_archive(
-                dest=dest, name="incr.tar.gz", roots={"mail": data}, kind="incremental", created_at="x",
+                dest=dest,
+                name="incr.tar.gz",
+                roots={"mail": data},
+                kind="incremental",
+                created_at="x",
                 parent=dest / arc.manifest_name("full.tar.gz"),
-            )  # fmt: skip
+            )
 
         peaks[files] = (peak_while(full), peak_while(incremental))
         assert len(entries_of(dest / arc.manifest_name("full.tar.gz"))) > files
@@ -89,8 +95,11 @@ def test_a_failed_write_leaves_no_temporary_files(tmp_path: Path, monkeypatch: p
     def failing(*args: object) -> bool:
         calls.append(1)
         seen = sorted(p.name for p in dest.iterdir() if p.name.startswith(arc.TEMP_PREFIX))
-        assert seen == [f"{arc.TEMP_PREFIX}incr.tar.gz", f"{arc.TEMP_PREFIX}incr.tar.gz.manifest.json",
-                        f"{arc.TEMP_PREFIX}incr.tar.gz.scan"]  # fmt: skip
+        assert seen == [
+            f"{arc.TEMP_PREFIX}incr.tar.gz",
+            f"{arc.TEMP_PREFIX}incr.tar.gz.manifest.json",
+            f"{arc.TEMP_PREFIX}incr.tar.gz.scan",
+        ]
         if len(calls) == 50:
             raise OSError(errno.EIO, "Input/output error")
         return add_file(*args)  # type: ignore[arg-type]
@@ -98,9 +107,12 @@ def test_a_failed_write_leaves_no_temporary_files(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(writer, "add_file", failing)
     with pytest.raises(OSError, match="Input/output error"):
         arc.write_archive(
-            dest=dest, name="incr.tar.gz", roots={"mail": data}, parent=dest / arc.manifest_name("full.tar.gz"),
+            dest=dest,
+            name="incr.tar.gz",
+            roots={"mail": data},
+            parent=dest / arc.manifest_name("full.tar.gz"),
             created_at="x",
-        )  # fmt: skip
+        )
     assert sorted(p.name for p in dest.iterdir()) == before
 
     def stopped(*args: object) -> bool:
@@ -249,9 +261,13 @@ def test_a_merge_with_the_parent_matches_a_dictionary_lookup(tmp_path: Path) -> 
     put(data / "a.b" / "new", b"n")
     whole_second_dir_mtimes(data)
     arc.write_archive(
-        dest=dest, name="i.tar.gz", roots={"mail": data}, kind="incremental", created_at="x",
+        dest=dest,
+        name="i.tar.gz",
+        roots={"mail": data},
+        kind="incremental",
+        created_at="x",
         parent=dest / arc.manifest_name("p.tar.gz"),
-    )  # fmt: skip
+    )
     incr = arc.Manifest.load(dest / arc.manifest_name("i.tar.gz"))
     old = parent.by_path()
     now = {e.path: e for e, _ in arc.scan({"mail": data})}
