@@ -611,7 +611,7 @@ def restore_start(
     """Queue a restore (or its preview, `dry_run`); an encrypted archive's restore needs its age secret key."""
     prefix = _scope_prefix(scope, mailbox)
     manifest = arc.Manifest.load(Path(archive.manifest_path))
-    if prefix and not any(arc._in_scope(e.path, prefix) for e in manifest.entries):
+    if prefix and not any(arc.in_scope(e.path, prefix) for e in manifest.entries):
         field = "mailbox" if scope == "mailbox" else "scope"
         raise FieldError(field, f"This archive holds nothing for {mailbox or scope}.")
     identity = "" if dry_run else _identity_for(archive_chain(archive), identity)  # a preview reads only the manifest
@@ -636,7 +636,7 @@ def restore_preview(
 ) -> arc.Preview:
     prefix = _scope_prefix(scope, mailbox)
     manifest = manifest if manifest is not None else arc.Manifest.load(Path(archive.manifest_path))
-    entries = [e for e in manifest.entries if arc._in_scope(e.path, prefix)]
+    entries = [e for e in manifest.entries if arc.in_scope(e.path, prefix)]
     roots = source_roots([r for r in ("mail", "state", "config") if r in manifest.roots])
     return arc.preview(entries, roots, prefix)
 
@@ -666,7 +666,7 @@ def archive_restore(
     entries = manifest.by_path()
     changing = set(plan.create) | set(plan.overwrite)
     prefix = _scope_prefix(scope, mailbox)
-    dirs = {e.path for e in entries.values() if e.type == "dir" and arc._in_scope(e.path, prefix)}
+    dirs = {e.path for e in entries.values() if e.type == "dir" and arc.in_scope(e.path, prefix)}
     roots = source_roots(list(manifest.roots))
     with _policy_lock(archive.policy):
         if plan.overwrite:  # encrypted like the policy's archives: it holds the same kind of secrets

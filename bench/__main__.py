@@ -101,8 +101,11 @@ def bench_web_rss(requests_count: int = 300) -> None:
         gunicorn = Path(py).with_name("gunicorn")
         proc = subprocess.Popen(
             [str(gunicorn), "dms_admin.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             for _ in range(100):

@@ -151,8 +151,9 @@ def main() -> None:
 
         t_age, t_plain = compare(
             (encrypted, no_archive("full.tar.gz.age", "full.tar.gz.age.manifest.json")),
-            (ours, no_archive("full.tar.gz", "full.tar.gz.manifest.json")), repeat,
-        )  # fmt: skip
+            (ours, no_archive("full.tar.gz", "full.tar.gz.manifest.json")),
+            repeat,
+        )
         print(
             f"  encrypted (age)  {t_age:7.2f} s   plain   {t_plain:7.2f} s   ratio {t_age / t_plain:.2f} (for reference)"
         )
@@ -163,9 +164,13 @@ def main() -> None:
             for p in out.glob("incr*"):
                 p.unlink()
             arc.write_archive(
-                dest=out, name="incr.tar.gz", roots={"mail": data}, kind="incremental", parent=parent_path,
+                dest=out,
+                name="incr.tar.gz",
+                roots={"mail": data},
+                kind="incremental",
+                parent=parent_path,
                 created_at="x",
-            )  # fmt: skip
+            )
 
         t_incr = statistics.median(timed(incremental) for _ in range(repeat))
         print(

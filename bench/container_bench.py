@@ -35,10 +35,13 @@ def main() -> None:
         config.mkdir()
         (config / "postfix-accounts.cf").write_text("a@example.test|{SHA512-CRYPT}$6$x$y\n")
         kwargs = {
-            "detach": True, "hostname": "mail.example.test", "network_mode": "none",
+            "detach": True,
+            "hostname": "mail.example.test",
+            "network_mode": "none",
             "volumes": {str(config): {"bind": "/tmp/docker-mailserver", "mode": "rw"}},
-            "labels": {"dms-admin.test": "1"}, "environment": {"DMS_CONFIG_POLL": "1"},
-        }  # fmt: skip
+            "labels": {"dms-admin.test": "1"},
+            "environment": {"DMS_CONFIG_POLL": "1"},
+        }
         client.containers.run(image, name="dms-bench-mail", **kwargs)
         try:
             mailserver = ourselves = MailServer(name="dms-bench-mail", base_url=engine.host)

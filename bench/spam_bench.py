@@ -136,9 +136,14 @@ def bench_training(container: Any, per_side: int, rounds: int) -> None:
                 raise RuntimeError(f"bare sa-learn --{kind} exited {result.exit_code}: {result.output[-500:]!r}")
 
     schedule = services.schedule_create(
-        actor=Actor("bench"), scope="mailbox", target="user@example.test", spam_folders=[".Junk"],
-        ham_folders=[".Archives"], cron="0 2 * * *", timezone="UTC",
-    )  # fmt: skip
+        actor=Actor("bench"),
+        scope="mailbox",
+        target="user@example.test",
+        spam_folders=[".Junk"],
+        ham_folders=[".Archives"],
+        cron="0 2 * * *",
+        timezone="UTC",
+    )
 
     def ours() -> None:
         run = services.training_start(schedule=schedule, actor=Actor("bench"))
@@ -274,14 +279,19 @@ def main() -> None:
         settings.DMS_HISTORY_DIR = config / ".dms-admin" / "history.git"
         settings.RQ_QUEUES = {q: {"URL": redis_url, "DEFAULT_TIMEOUT": 3600} for q in ("default", "backups")}
         container = client.containers.run(
-            image, detach=True, name="dms-bench-spam", hostname="mail.example.test", network_mode="none",
+            image,
+            detach=True,
+            name="dms-bench-spam",
+            hostname="mail.example.test",
+            network_mode="none",
             volumes={
                 str(config): {"bind": "/tmp/docker-mailserver", "mode": "rw"},
                 str(mail): {"bind": "/var/mail", "mode": "rw"},
                 str(state): {"bind": "/var/mail-state", "mode": "rw"},
             },
-            labels={"dms-admin.test": "1"}, environment={"DMS_CONFIG_POLL": "1"},
-        )  # fmt: skip
+            labels={"dms-admin.test": "1"},
+            environment={"DMS_CONFIG_POLL": "1"},
+        )
         try:
             wait_healthy(container, 60)
             settings.DOCKER_HOST = engine.host

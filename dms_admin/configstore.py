@@ -428,7 +428,7 @@ class ConfigStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def _stage_dir(self, rel: str) -> Path:
         if rel.startswith(STAGE_OUTSIDE):
@@ -447,7 +447,7 @@ class ConfigStore:
         target = self.root / rel
         with contextlib.suppress(FileNotFoundError):
             target.unlink()
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         # Folders the removal emptied go too (opendkim/keys/<domain>/ once its last key is deleted).
         folder = target.parent
         while folder != self.root and folder.is_relative_to(self.root):
@@ -589,7 +589,7 @@ def _history_content(rel: str, data: bytes) -> bytes:
     return data
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

@@ -22,6 +22,7 @@ SHOTS = Path(os.environ.get("DMS_ADMIN_SHOTS", "/tmp/dms-admin-shots"))
 WIDTH = 390
 
 # Every page an admin opens with GET, with the objects made below.
+# Kept by hand (fmt: skip): a page's sub-pages on its line, by area as the menu lists them.
 PAGES = (
     "/", "/history/", "/history/{sha}/", "/history/{sha}/rollback/",
     "/history/{sha}/restore-file/?path=postfix-virtual.cf",
@@ -43,23 +44,38 @@ def _objects(store, tmp_path: Path) -> dict[str, str]:  # type: ignore[no-untype
     from spam.models import TrainingSchedule
 
     sha = store.write(
-        "postfix-virtual.cf", "# aliases\nalias@example.test user@example.test\nsales@example.test user@example.test\n",
-        actor="alice", message="Create alias sales@example.test",
-    ).sha  # fmt: skip
+        "postfix-virtual.cf",
+        "# aliases\nalias@example.test user@example.test\nsales@example.test user@example.test\n",
+        actor="alice",
+        message="Create alias sales@example.test",
+    ).sha
     dest = tmp_path / "backups"
     dest.mkdir()
     policy = BackupPolicy.objects.create(name="nightly-with-a-long-name", destination=str(dest))
     archive = BackupArchive.objects.create(
-        policy=policy, path=str(dest / "nightly-with-a-long-name-20261203-033000.tar.gz"), size=10_240,
-        file_count=12, duration=0.4,
-    )  # fmt: skip
+        policy=policy,
+        path=str(dest / "nightly-with-a-long-name-20261203-033000.tar.gz"),
+        size=10_240,
+        file_count=12,
+        duration=0.4,
+    )
     schedule = TrainingSchedule.objects.create()
     job = JobRun.objects.create(
-        kind="backup", status="succeeded", progress=100, message="Backup written", created_by="admin",
-        result={"archive": archive.path, "files": 12, "size": 10240, "pruned": []}, finished_at=timezone.now(),
-    )  # fmt: skip
-    return {"sha": str(sha), "policy": str(policy.pk), "archive": str(archive.pk), "schedule": str(schedule.pk),
-            "job": str(job.id)}  # fmt: skip
+        kind="backup",
+        status="succeeded",
+        progress=100,
+        message="Backup written",
+        created_by="admin",
+        result={"archive": archive.path, "files": 12, "size": 10240, "pruned": []},
+        finished_at=timezone.now(),
+    )
+    return {
+        "sha": str(sha),
+        "policy": str(policy.pk),
+        "archive": str(archive.pk),
+        "schedule": str(schedule.pk),
+        "job": str(job.id),
+    }
 
 
 def test_every_panel_page_fits_a_phone(browser_page, live_server, superadmin, settings, store, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -106,9 +106,19 @@ def test_a_quota_is_taken_as_people_type_it_and_stored_as_dms_writes_it(admin_cl
 
 
 def test_a_backup_policy_form_shows_a_bad_cron_and_a_bad_zone_together(admin_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    body = {"name": "nightly", "destination": str(tmp_path), "cron": "every night", "timezone": "Mars/Olympus",
-            "compression": "gzip", "include_mail": "on", "keep_last": 7, "keep_daily": 7, "keep_weekly": 4,
-            "keep_monthly": 3, "max_age_days": 30}  # fmt: skip
+    body = {
+        "name": "nightly",
+        "destination": str(tmp_path),
+        "cron": "every night",
+        "timezone": "Mars/Olympus",
+        "compression": "gzip",
+        "include_mail": "on",
+        "keep_last": 7,
+        "keep_daily": 7,
+        "keep_weekly": 4,
+        "keep_monthly": 3,
+        "max_age_days": 30,
+    }
     page = admin_client.post(reverse("backups:policy-create"), body).content.decode()
     assert "Not a valid cron expression" in page and "Not a known time zone" in page
     assert 'value="every night"' in page and 'value="Mars/Olympus"' in page
@@ -135,11 +145,17 @@ def test_dns_values_the_dkim_record_and_a_new_token_have_copy_buttons(admin_clie
 
 def test_a_job_result_shows_as_labelled_fields_never_as_a_dict(admin_client) -> None:  # type: ignore[no-untyped-def]
     result = {
-        "archive": 3, "path": "/backups/nightly.tar.gz", "kind": "full", "size": 10240, "files": 12,
-        "duration": 0.42, "pruned": ["/backups/old-1.tar.gz", "/backups/old-2.tar.gz"],
+        "archive": 3,
+        "path": "/backups/nightly.tar.gz",
+        "kind": "full",
+        "size": 10240,
+        "files": 12,
+        "duration": 0.42,
+        "pruned": ["/backups/old-1.tar.gz", "/backups/old-2.tar.gz"],
         "preview": {"counts": {"create": 1, "overwrite": 0}, "bytes": 2048, "create": ["mail/a"]},
-        "folders": [{"kind": "spam", "folder": ".Junk", "learned": 2}], "bits": 2048,
-    }  # fmt: skip
+        "folders": [{"kind": "spam", "folder": ".Junk", "learned": 2}],
+        "bits": 2048,
+    }
     run = JobRun.objects.create(kind="backup", status="succeeded", progress=100, result=result)
     page = admin_client.get(reverse("job-detail", args=[run.id])).content.decode()
     assert "{&#x27;" not in page and "{'" not in page and "&#x27;size&#x27;" not in page

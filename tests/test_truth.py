@@ -60,9 +60,10 @@ def test_it_explains_engine_container_and_redis_failures_with_the_variable_to_fi
 
 def test_a_mailbox_create_says_written_and_waiting_not_applied(admin_client, engine_down) -> None:  # type: ignore[no-untyped-def]
     response = admin_client.post(
-        "/mailboxes/new/", {"address": "new@example.test", "password": "pw-123456789", "password2": "pw-123456789"},
+        "/mailboxes/new/",
+        {"address": "new@example.test", "password": "pw-123456789", "password2": "pw-123456789"},
         follow=True,
-    )  # fmt: skip
+    )
     html = response.content.decode()
     assert "Written to postfix-accounts.cf." in html
     assert "Waiting for docker-mailserver to pick it up" in html
@@ -201,8 +202,13 @@ def test_home_renders_fast_with_the_engine_unreachable(admin_client, engine_down
 def test_metrics_come_from_the_same_checks_as_the_health_page(client, settings, engine_down) -> None:  # type: ignore[no-untyped-def]
     settings.METRICS_TOKEN = "t0ken"
     body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken").content.decode()
-    for name in ("dms_admin_mailboxes 1", "dms_admin_aliases 1", "dms_admin_health_status 2",
-                 "dms_admin_last_backup_age_seconds -1", 'dms_admin_disk_free_bytes{volume="mail"}'):  # fmt: skip
+    for name in (
+        "dms_admin_mailboxes 1",
+        "dms_admin_aliases 1",
+        "dms_admin_health_status 2",
+        "dms_admin_last_backup_age_seconds -1",
+        'dms_admin_disk_free_bytes{volume="mail"}',
+    ):
         assert name in body, name
     assert reverse("home") == "/"
 

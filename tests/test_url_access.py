@@ -306,13 +306,29 @@ def world(settings, config_dir: Path, tmp_path: Path, superadmin, domain_admin, 
 
 
 # In this order; the ones a write may change come last, and their changes are undone after them.
-PERSONAS = ("anonymous", "mail_user", "outsider", "other_admin", "other_token", "read_token", "domain_admin",
-            "write_token", "superadmin")  # fmt: skip
+PERSONAS = (
+    "anonymous",
+    "mail_user",
+    "outsider",
+    "other_admin",
+    "other_token",
+    "read_token",
+    "domain_admin",
+    "write_token",
+    "superadmin",
+)
 TOKENS = ("other_token", "read_token", "write_token")
-FIXTURES = {"anonymous": "anonymous_client", "mail_user": "mail_user_client", "outsider": "outsider_client",
-            "other_admin": "other_domain_admin_client", "other_token": "other_domain_token_client",
-            "read_token": "read_token_client", "domain_admin": "domain_admin_client",
-            "write_token": "write_token_client", "superadmin": "superadmin_client"}  # fmt: skip
+FIXTURES = {
+    "anonymous": "anonymous_client",
+    "mail_user": "mail_user_client",
+    "outsider": "outsider_client",
+    "other_admin": "other_domain_admin_client",
+    "other_token": "other_domain_token_client",
+    "read_token": "read_token_client",
+    "domain_admin": "domain_admin_client",
+    "write_token": "write_token_client",
+    "superadmin": "superadmin_client",
+}
 
 
 @pytest.fixture

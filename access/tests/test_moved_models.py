@@ -13,8 +13,11 @@ from django.db.migrations.executor import MigrationExecutor
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("accounts", "0003_dns_check"), ("dms_admin", "0004_jobrun_stop"), ("access", None)]
-AFTER = [("accounts", "0004_access_models_moved"), ("dms_admin", "0005_access_models_moved"),
-         ("access", "0001_moved_models")]  # fmt: skip
+AFTER = [
+    ("accounts", "0004_access_models_moved"),
+    ("dms_admin", "0005_access_models_moved"),
+    ("access", "0001_moved_models"),
+]
 
 
 def _migrate(targets: list[tuple[str, str | None]]):  # type: ignore[no-untyped-def]

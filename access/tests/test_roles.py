@@ -83,8 +83,18 @@ def test_their_own_domain_works(domain_admin_client, config_dir: Path) -> None: 
     assert response.status_code == 302 and "new@a.example|" in (config_dir / "postfix-accounts.cf").read_text()
 
 
-WHOLE_SERVER = ["/settings/", "/apply/", "/history/", "/audit/", "/backups/", "/spam/", "/health/",
-                "/mailboxes/relays/", "/mailboxes/tokens/", "/django-admin/"]  # fmt: skip
+WHOLE_SERVER = [
+    "/settings/",
+    "/apply/",
+    "/history/",
+    "/audit/",
+    "/backups/",
+    "/spam/",
+    "/health/",
+    "/mailboxes/relays/",
+    "/mailboxes/tokens/",
+    "/django-admin/",
+]
 
 
 @pytest.mark.parametrize("url", WHOLE_SERVER)

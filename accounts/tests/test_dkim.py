@@ -217,8 +217,11 @@ def test_generate_writes_the_opendkim_layout_in_one_commit(config_dir: Path, sto
     commit = store.history(limit=1)[0]
     assert commit.sha == saved.result.sha and commit.author == "admin"
     assert set(commit.files) == {
-        "opendkim/KeyTable", "opendkim/SigningTable", "opendkim/TrustedHosts", "opendkim/keys/example.test/mail.txt",
-    }  # fmt: skip
+        "opendkim/KeyTable",
+        "opendkim/SigningTable",
+        "opendkim/TrustedHosts",
+        "opendkim/keys/example.test/mail.txt",
+    }
     assert "opendkim/keys/example.test/mail.private" in saved.result.files
     assert "PRIVATE KEY" not in history_patches(config_dir) and "PRIVATE KEY" not in saved.result.diff
     assert saved.outcome and saved.outcome.apply == "recreate" and saved.outcome.pending

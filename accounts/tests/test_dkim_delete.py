@@ -186,14 +186,17 @@ def test_delete_removes_the_rspamd_key_and_its_block(config_dir: Path, store: Co
         "other.test": ("/tmp/docker-mailserver/rspamd/dkim/rsa-1024-s1-other.test.private.txt", "s1")
     }
     assert sorted(p.name for p in (config_dir / "rspamd" / "dkim").iterdir()) == [
-        "rsa-1024-s1-other.test.private.txt", "rsa-1024-s1-other.test.public.dns.txt",
+        "rsa-1024-s1-other.test.private.txt",
+        "rsa-1024-s1-other.test.public.dns.txt",
         "rsa-1024-s1-other.test.public.txt",
-    ]  # fmt: skip
+    ]
     commit = store.history(limit=1)[0]
     assert set(commit.files) == {
-        "rspamd/override.d/dkim_signing.conf", "rspamd/custom-commands.conf",
-        "rspamd/dkim/rsa-1024-mail-example.test.public.txt", "rspamd/dkim/rsa-1024-mail-example.test.public.dns.txt",
-    }  # fmt: skip
+        "rspamd/override.d/dkim_signing.conf",
+        "rspamd/custom-commands.conf",
+        "rspamd/dkim/rsa-1024-mail-example.test.public.txt",
+        "rspamd/dkim/rsa-1024-mail-example.test.public.dns.txt",
+    }
     # Rspamd reads the keys where the conf names them: the conf change is all it needs (watched).
     assert saved.outcome and (saved.outcome.apply, saved.outcome.pending) == ("watched", False)
     assert domains.dkim_get("example.test") is None

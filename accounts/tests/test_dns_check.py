@@ -112,9 +112,11 @@ def test_all_records_published_are_all_ok(dns_server: DnsServer, key: domains.Dk
     assert checked["SPF"].found == ("v=spf1 mx -all",)  # the other TXT record is not SPF
     assert checked["DKIM"].found == (key.value,) and checked["DKIM"].expected == key.value
     assert set(dns_server.questions) == {
-        ("example.test", "MX"), ("example.test", "TXT"), ("mail._domainkey.example.test", "TXT"),
+        ("example.test", "MX"),
+        ("example.test", "TXT"),
+        ("mail._domainkey.example.test", "TXT"),
         ("_dmarc.example.test", "TXT"),
-    }  # fmt: skip
+    }
 
 
 def test_a_missing_dmarc_record_is_not_found_with_the_record_to_publish(
@@ -178,9 +180,13 @@ def test_a_bad_resolver_setting_is_reported(settings) -> None:  # type: ignore[n
 
 @pytest.mark.parametrize(
     ("value", "parsed"),
-    [("192.0.2.53", ("192.0.2.53", 53)), ("127.0.0.1:5353", ("127.0.0.1", 5353)), ("[::1]:5353", ("::1", 5353)),
-     ("::1", ("::1", 53))],
-)  # fmt: skip
+    [
+        ("192.0.2.53", ("192.0.2.53", 53)),
+        ("127.0.0.1:5353", ("127.0.0.1", 5353)),
+        ("[::1]:5353", ("::1", 5353)),
+        ("::1", ("::1", 53)),
+    ],
+)
 def test_the_resolver_setting_takes_an_address_and_a_port(value: str, parsed: tuple[str, int]) -> None:
     assert dnslookup.parse_resolver(value) == parsed
 

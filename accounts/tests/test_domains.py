@@ -78,8 +78,12 @@ def test_api_lists_domains_with_counts(two_domains: Path) -> None:
     body = api.get("/api/v1/domains/").json()
     assert body["count"] == 3 and body["next"] is None
     assert body["results"][1] == {
-        "domain": "example.test", "mailboxes": 2, "aliases": 1, "catch_all": False, "dkim_selector": None,
-    }  # fmt: skip
+        "domain": "example.test",
+        "mailboxes": 2,
+        "aliases": 1,
+        "catch_all": False,
+        "dkim_selector": None,
+    }
     assert [d["domain"] for d in api.get("/api/v1/domains/", {"search": "catch"}).json()["results"]] == ["catch.test"]
 
 
@@ -148,16 +152,21 @@ def test_api_dns_lists_the_records_without_and_with_the_check(config_dir: Path, 
     body = api.get("/api/v1/domains/example.test/dns/", {"check": "0"}).json()
     assert body["domain"] == "example.test" and body["checked"] is False
     assert [(r["kind"], r["ok"], r["status"]) for r in body["records"]] == [
-        ("MX", None, "not checked"), ("SPF", None, "not checked"), ("DKIM", None, "not checked"),
+        ("MX", None, "not checked"),
+        ("SPF", None, "not checked"),
+        ("DKIM", None, "not checked"),
         ("DMARC", None, "not checked"),
-    ]  # fmt: skip
+    ]
     assert body["records"][0]["expected"] == "10 mail.example.test"
     settings.DNS_RESOLVER = "not-an-address"  # the check still answers, record by record
     checked = api.get("/api/v1/domains/example.test/dns/").json()
     assert checked["checked"] is True and all(r["ok"] is False for r in checked["records"])
     assert [r["status"] for r in checked["records"]] == [
-        "DNS did not answer", "DNS did not answer", "unknown", "DNS did not answer",
-    ]  # fmt: skip
+        "DNS did not answer",
+        "DNS did not answer",
+        "unknown",
+        "DNS did not answer",
+    ]
     assert checked["records"][2]["fix"].startswith("Generate a DKIM key")  # no key yet: that comes first
     assert all(r["answer"] == "DNS did not answer" and r["found"] == [] for r in checked["records"])
     assert api.get("/api/v1/domains/nowhere.test/dns/").status_code == 404

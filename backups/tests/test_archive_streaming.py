@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from backups import archive as arc
+from backups.archive import compress, gnutar, scanner, tarstream, writer
+from backups.archive.parent import IndexedParent
 from backups.tests.conftest import MTIME, VMAIL, make_maildir, put, snapshot, whole_second_dir_mtimes
 
 
@@ -23,8 +25,10 @@ def tree(root: Path, files: int, per_folder: int = 100, size: int = 4096) -> Pat
     words = b"mail server backup restore meeting invoice project schedule regards "
     for i in range(files):
         body = b"message %d " % i + words * (size // len(words))
-        put(root / f"domain{i % 3}.test" / f"user{i // per_folder}" / "cur" / f"{1700000000 + i}.M{i}P1.mail,S=9:2,S",
-            body[:size])  # fmt: skip
+        put(
+            root / f"domain{i % 3}.test" / f"user{i // per_folder}" / "cur" / f"{1700000000 + i}.M{i}P1.mail,S=9:2,S",
+            body[:size],
+        )
     whole_second_dir_mtimes(root)
     return root
 
@@ -45,7 +49,7 @@ def entries_of(path: Path) -> list[arc.Entry]:
 def test_the_writers_memory_does_not_grow_with_the_number_of_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(arc.os, "cpu_count", lambda: 2)  # two compressing threads, whatever the machine
+    monkeypatch.setattr(compress.os, "cpu_count", lambda: 2)  # two compressing threads, whatever the machine
     peaks = {}
     for files in (1500, 6000):  # tar streams of 7 and 28 MB: both keep every block the compressor allows in flight
         data = tree(tmp_path / f"mail-{files}", files)
@@ -58,9 +62,13 @@ def test_the_writers_memory_does_not_grow_with_the_number_of_files(
         def incremental(data: Path = data, dest: Path = dest) -> None:
             put(data / "domain0.test" / "user0" / "cur" / "new.mail", b"new")
             arc.write_archive(
-                dest=dest, name="incr.tar.gz", roots={"mail": data}, kind="incremental", created_at="x",
+                dest=dest,
+                name="incr.tar.gz",
+                roots={"mail": data},
+                kind="incremental",
+                created_at="x",
                 parent=dest / arc.manifest_name("full.tar.gz"),
-            )  # fmt: skip
+            )
 
         peaks[files] = (peak_while(full), peak_while(incremental))
         assert len(entries_of(dest / arc.manifest_name("full.tar.gz"))) > files
@@ -82,29 +90,35 @@ def test_a_failed_write_leaves_no_temporary_files(tmp_path: Path, monkeypatch: p
     arc.write_archive(dest=dest, name="full.tar.gz", roots={"mail": data}, created_at="x")
     before = sorted(p.name for p in dest.iterdir())
     calls = []
-    add_file = arc._add_file
+    add_file = tarstream.add_file
 
     def failing(*args: object) -> bool:
         calls.append(1)
         seen = sorted(p.name for p in dest.iterdir() if p.name.startswith(arc.TEMP_PREFIX))
-        assert seen == [f"{arc.TEMP_PREFIX}incr.tar.gz", f"{arc.TEMP_PREFIX}incr.tar.gz.manifest.json",
-                        f"{arc.TEMP_PREFIX}incr.tar.gz.scan"]  # fmt: skip
+        assert seen == [
+            f"{arc.TEMP_PREFIX}incr.tar.gz",
+            f"{arc.TEMP_PREFIX}incr.tar.gz.manifest.json",
+            f"{arc.TEMP_PREFIX}incr.tar.gz.scan",
+        ]
         if len(calls) == 50:
             raise OSError(errno.EIO, "Input/output error")
         return add_file(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(arc, "_add_file", failing)
+    monkeypatch.setattr(writer, "add_file", failing)
     with pytest.raises(OSError, match="Input/output error"):
         arc.write_archive(
-            dest=dest, name="incr.tar.gz", roots={"mail": data}, parent=dest / arc.manifest_name("full.tar.gz"),
+            dest=dest,
+            name="incr.tar.gz",
+            roots={"mail": data},
+            parent=dest / arc.manifest_name("full.tar.gz"),
             created_at="x",
-        )  # fmt: skip
+        )
     assert sorted(p.name for p in dest.iterdir()) == before
 
     def stopped(*args: object) -> bool:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(arc, "_add_file", stopped)
+    monkeypatch.setattr(writer, "add_file", stopped)
     with pytest.raises(KeyboardInterrupt):
         arc.write_archive(dest=dest, name="stopped.tar.gz", roots={"mail": data}, created_at="x")
     assert sorted(p.name for p in dest.iterdir()) == before
@@ -210,9 +224,7 @@ def test_an_incremental_against_an_older_manifest_order_is_exact(
     older.entries = by_top["mail"] + by_top["state"] + by_top["config"]
     (dest / arc.manifest_name("full.tar.gz")).write_bytes(older.dump())
     indexed = []
-    monkeypatch.setattr(
-        arc._IndexedParent, "finish", lambda self, f=arc._IndexedParent.finish: indexed.append(1) or f(self)
-    )
+    monkeypatch.setattr(IndexedParent, "finish", lambda self, f=IndexedParent.finish: indexed.append(1) or f(self))
 
     put(roots["state"] / "state1.txt", b"changed")
     (roots["config"] / "config3.txt").unlink()
@@ -249,9 +261,13 @@ def test_a_merge_with_the_parent_matches_a_dictionary_lookup(tmp_path: Path) -> 
     put(data / "a.b" / "new", b"n")
     whole_second_dir_mtimes(data)
     arc.write_archive(
-        dest=dest, name="i.tar.gz", roots={"mail": data}, kind="incremental", created_at="x",
+        dest=dest,
+        name="i.tar.gz",
+        roots={"mail": data},
+        kind="incremental",
+        created_at="x",
         parent=dest / arc.manifest_name("p.tar.gz"),
-    )  # fmt: skip
+    )
     incr = arc.Manifest.load(dest / arc.manifest_name("i.tar.gz"))
     old = parent.by_path()
     now = {e.path: e for e, _ in arc.scan({"mail": data})}
@@ -268,7 +284,7 @@ def test_a_safety_backup_scans_only_the_folder_it_needs(tmp_path: Path, monkeypa
     dest.mkdir()
     listed: list[str] = []
     scandir = os.scandir
-    monkeypatch.setattr(arc.os, "scandir", lambda path: listed.append(str(path)) or scandir(path))
+    monkeypatch.setattr(scanner.os, "scandir", lambda path: listed.append(str(path)) or scandir(path))
     only = {"mail/example.test/user/cur/1700000000.M1P1.mail,S=20:2,S", "mail/example.test/user/.Sent"}
     written = arc.write_archive(dest=dest, name="s.tar.gz", roots={"mail": data}, only=only, created_at="x")
     assert written.entries == written.held == 2 and written.held_files == 1
@@ -287,11 +303,11 @@ def test_inflating_reads_concatenated_members_and_ignores_padding(tmp_path: Path
             super().close()
 
     sink, errors = Sink(), []
-    arc._inflate(archive, sink, errors)
+    gnutar._inflate(archive, sink, errors)
     assert errors == [] and sink.value == payload
     archive.write_bytes(gzip.compress(payload)[:-100])
     sink, errors = Sink(), []
-    arc._inflate(archive, sink, errors)
+    gnutar._inflate(archive, sink, errors)
     assert errors == ["it ends early (truncated)"]
 
 

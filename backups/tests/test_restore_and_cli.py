@@ -14,6 +14,7 @@ from django_rq import get_worker
 
 from backups import archive as arc
 from backups import services
+from backups.archive import restore as restoring
 from backups.models import BackupArchive, BackupPolicy
 from backups.tests.conftest import MTIME, VMAIL, put, snapshot, whole_second_dir_mtimes
 from dms_admin.audit import Actor
@@ -26,7 +27,7 @@ def _no_python_extraction(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object) -> int:
         raise AssertionError("expected GNU tar to restore this, not tarfile")
 
-    monkeypatch.setattr(arc, "_extract_python", refuse)
+    monkeypatch.setattr(restoring, "_extract_python", refuse)
 
 
 @pytest.mark.django_db
@@ -92,8 +93,8 @@ def test_names_tar_cannot_list_exactly_fall_back_to_tarfile(
     (box / "line\nbreak").unlink()
     whole_second_dir_mtimes(mail_dir)
     calls = []
-    python_extraction = arc._extract_python
-    monkeypatch.setattr(arc, "_extract_python", lambda *args: calls.append(args) or python_extraction(*args))
+    python_extraction = restoring._extract_python
+    monkeypatch.setattr(restoring, "_extract_python", lambda *args: calls.append(args) or python_extraction(*args))
     services.archive_restore(archive_id=archive.pk, scope="all", dry_run=False, actor=ADMIN)
     assert len(calls) == 1  # the tar exclude list would trim "trailing space " to "trailing space"
     assert (box / "line\nbreak").read_bytes() == b"from the backup"

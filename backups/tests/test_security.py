@@ -14,6 +14,7 @@ import pytest
 
 from backups import archive as arc
 from backups import services
+from backups.archive import restore as restoring
 from backups.models import BackupArchive, BackupPolicy
 from backups.tests.conftest import put, snapshot, whole_second_dir_mtimes
 from dms_admin.audit import Actor
@@ -129,7 +130,7 @@ def test_a_restore_gives_files_and_folders_their_modes_back_whatever_the_umask(
     archive = services.backup_run(policy_id=policy.pk)
     shutil.rmtree(mail_dir / "example.test")
     if not gnu_tar:
-        monkeypatch.setattr(arc, "_gnu_tar", lambda: False)
+        monkeypatch.setattr(restoring, "gnu_tar", lambda: False)
     old = os.umask(0o077)  # would strip group and other bits from anything made without an explicit mode
     try:
         services.archive_restore(archive_id=archive.pk, scope="all", dry_run=False, actor=ADMIN)
@@ -197,9 +198,20 @@ def test_a_destination_outside_the_roots_or_in_a_protected_folder_is_refused(
     answer = admin_client.post("/api/v1/backups/policies/", body, content_type="application/json")
     assert answer.status_code == 400 and reason in answer.json()["fields"]["destination"][0], answer.json()
 
-    form = {"name": "x", "include_mail": "on", "destination": destination, "cron": "0 3 * * *", "timezone": "UTC",
-            "compression": "gzip", "keep_last": 7, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 3,
-            "max_age_days": 30, "enabled": "on"}  # fmt: skip
+    form = {
+        "name": "x",
+        "include_mail": "on",
+        "destination": destination,
+        "cron": "0 3 * * *",
+        "timezone": "UTC",
+        "compression": "gzip",
+        "keep_last": 7,
+        "keep_daily": 7,
+        "keep_weekly": 4,
+        "keep_monthly": 3,
+        "max_age_days": 30,
+        "enabled": "on",
+    }
     page = admin_client.post("/backups/policies/new/", form)
     assert page.status_code == 200 and reason in page.content.decode()
     assert not BackupPolicy.objects.exists()
@@ -270,9 +282,12 @@ def encrypted_policy(policy: BackupPolicy, age_key: tuple[Path, str, str], secre
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
 def test_an_encrypted_backup_opens_with_the_age_cli_and_its_tar_restores_byte_for_byte(
-    encrypted_policy: BackupPolicy, age_key: tuple[Path, str, str], mail_dir: Path, tmp_path: Path,
+    encrypted_policy: BackupPolicy,
+    age_key: tuple[Path, str, str],
+    mail_dir: Path,
+    tmp_path: Path,
     compression: str,
-) -> None:  # fmt: skip
+) -> None:
     services.policy_update(policy=encrypted_policy, actor=ADMIN, compression=compression)
     archive = services.backup_run(policy_id=encrypted_policy.pk)
     suffix = ".tar.gz.age" if compression == "gzip" else ".tar.zst.age"
@@ -299,9 +314,12 @@ def test_an_encrypted_backup_opens_with_the_age_cli_and_its_tar_restores_byte_fo
 
 
 def test_verify_and_restore_through_the_service_with_the_key(
-    encrypted_policy: BackupPolicy, age_key: tuple[Path, str, str], mail_dir: Path, state_dir: Path,
+    encrypted_policy: BackupPolicy,
+    age_key: tuple[Path, str, str],
+    mail_dir: Path,
+    state_dir: Path,
     config_dir: Path,
-) -> None:  # fmt: skip
+) -> None:
     before_mail, before_state = snapshot(mail_dir), snapshot(state_dir)
     archive = services.backup_run(policy_id=encrypted_policy.pk)
     key_file_text = age_key[0].read_text()  # the whole key file, comments and all, is accepted
@@ -376,9 +394,12 @@ def test_a_wrong_missing_or_malformed_key_fails_cleanly_and_changes_nothing(
         )
     with pytest.raises(arc.WrongKey, match="does not open"):
         arc.extract(
-            archive=Path(archive.path), compression="gzip", roots={"mail": mail_dir},
-            wanted={"mail/example.test/user/cur/1700000000.M1P1.mail,S=20:2,S"}, identity=other_age_secret(),
-        )  # fmt: skip
+            archive=Path(archive.path),
+            compression="gzip",
+            roots={"mail": mail_dir},
+            wanted={"mail/example.test/user/cur/1700000000.M1P1.mail,S=20:2,S"},
+            identity=other_age_secret(),
+        )
     assert message.read_bytes() == b"damaged"
     archive.refresh_from_db()
     assert archive.verified_at is not None
@@ -482,9 +503,10 @@ def test_the_key_reaches_the_worker_sealed_is_read_once_and_is_stored_nowhere(
     before = snapshot(mail_dir)
     shutil.rmtree(mail_dir / "second.test")
     restore = admin_client.post(
-        f"/api/v1/backups/archives/{archive.pk}/restore/", {"scope": "all", "identity": secret},
+        f"/api/v1/backups/archives/{archive.pk}/restore/",
+        {"scope": "all", "identity": secret},
         content_type="application/json",
-    )  # fmt: skip
+    )
     assert restore.status_code == 202, restore.json()
     run_jobs()
     done = JobRun.objects.get(pk=restore.json()["id"])
@@ -535,9 +557,10 @@ def test_the_api_refuses_a_missing_or_wrong_key_with_a_field_error(
         deep = admin_client.post(url, {**body, "identity": {"a": [[[]]]}}, content_type="application/json")
         assert deep.status_code == 400 and "identity" in deep.json()["fields"]
     preview = admin_client.post(
-        f"/api/v1/backups/archives/{archive.pk}/restore/", {"scope": "all", "dry_run": True},
+        f"/api/v1/backups/archives/{archive.pk}/restore/",
+        {"scope": "all", "dry_run": True},
         content_type="application/json",
-    )  # fmt: skip
+    )
     assert preview.status_code == 202  # a preview needs no key
 
 

@@ -242,8 +242,15 @@ def test_the_subdomain_switch_and_schedule_form(admin_client, config_dir) -> Non
     assert admin_client.post(reverse("spam:subdomains"), {"enabled": "1"}).status_code == 302
     assert '@local_domains_maps = (".");' in (config_dir / "amavis.cf").read_text()
     assert admin_client.get(reverse("spam:subdomains")).status_code == 405
-    form = {"scope": "mailbox", "target": "user@example.test", "spam_folders": ".Junk",
-            "ham_folders": ".Archives*, cur", "cron": "0 3 * * *", "timezone": "Europe/Paris", "enabled": "on"}  # fmt: skip
+    form = {
+        "scope": "mailbox",
+        "target": "user@example.test",
+        "spam_folders": ".Junk",
+        "ham_folders": ".Archives*, cur",
+        "cron": "0 3 * * *",
+        "timezone": "Europe/Paris",
+        "enabled": "on",
+    }
     assert admin_client.post(reverse("spam:schedule-create"), form).status_code == 302
     assert TrainingSchedule.objects.get().ham_folders == [".Archives*", "cur"]
     refused = admin_client.post(reverse("spam:schedule-create"), {**form, "cron": "every day"})

@@ -124,8 +124,11 @@ def test_rules_schedule_and_a_training_run_with_the_real_container_and_worker(
     page.wait_for_selector(".flash.success:has-text('Schedule saved')")
     schedule = TrainingSchedule.objects.get()
     assert (schedule.scope, schedule.target, schedule.spam_folders, schedule.ham_folders) == (
-        "mailbox", "user@example.test", [".Junk"], [".Archives"],
-    )  # fmt: skip
+        "mailbox",
+        "user@example.test",
+        [".Junk"],
+        [".Archives"],
+    )
     assert (schedule.cron, schedule.timezone, schedule.enabled) == ("30 2 * * *", "Europe/Paris", True)
     assert "user@example.test" in page.inner_text("table")
 

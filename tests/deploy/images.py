@@ -123,9 +123,11 @@ def ensure_python_base(client: docker.DockerClient) -> str:
     tag = f"{PYTHON_REPO}:{_digest([('recipe', recipe), ('ca', bundle)], extra=client.images.get(base).id)}"
     context = [("Dockerfile", recipe), ("host-ca.crt", bundle)]
     _ensure_built(
-        client, tag, PYTHON_REPO,
+        client,
+        tag,
+        PYTHON_REPO,
         lambda: _build(client, tag, fileobj=_tar_context(context), custom_context=True, buildargs={"BASE_IMAGE": base}),
-    )  # fmt: skip
+    )
     return tag
 
 
@@ -162,9 +164,13 @@ def ensure_admin_image(client: docker.DockerClient) -> tuple[str, float]:
         nonlocal seconds
         with contextlib.closing(context_tar()) as context:
             seconds = _build(
-                client, tag, fileobj=context, custom_context=True, dockerfile=DOCKERFILE,
+                client,
+                tag,
+                fileobj=context,
+                custom_context=True,
+                dockerfile=DOCKERFILE,
                 buildargs={"BASE_IMAGE": python_base},
-            )  # fmt: skip
+            )
 
     _ensure_built(client, tag, ADMIN_REPO, build)
     return tag, seconds
@@ -192,7 +198,9 @@ def ensure_redis_image(client: docker.DockerClient) -> str:
     recipe = [("Dockerfile", HERE / "redis.Dockerfile"), ("redis-entrypoint.sh", HERE / "redis-entrypoint.sh")]
     tag = f"{REDIS_REPO}:{_digest(recipe, extra=client.images.get(base).id)}"
     _ensure_built(
-        client, tag, REDIS_REPO,
+        client,
+        tag,
+        REDIS_REPO,
         lambda: _build(client, tag, fileobj=_tar_context(recipe), custom_context=True, buildargs={"BASE_IMAGE": base}),
-    )  # fmt: skip
+    )
     return tag
