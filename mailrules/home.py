@@ -16,6 +16,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from dms_admin.configstore import fsync_dir
+
 ACTIVE = ".dovecot.sieve"
 TEMP_PREFIX = ".dms-admin-"
 # DMS's vmail owner (DMS_VMAIL_UID/GID, 5000 by default): used only when we run as root and the
@@ -93,11 +95,7 @@ def _replace(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    fsync_dir(path.parent)
 
 
 def _owner(path: Path) -> tuple[int, int] | None:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from access.roles import domain_scoped, require_domain
-from accounts.services import mailbox_get
+from accounts.services import Saved, mailbox_get
 from accounts.views_self import mail_user_required
 from dms_admin.audit import Actor, AuditEntry, client_ip
 from dms_admin.dms import DockerUnavailable
@@ -76,30 +76,19 @@ def _forms(state: services.MailboxRules, data: Any, part: str) -> dict[str, Any]
 
 
 def _save(request: HttpRequest, part: str, form: Any, address: str, actor: Actor, *, limited: bool) -> bool:
-    data = form.cleaned_data
     if part == "policy":
         domain = address.rpartition("@")[2]
-        services.forwarding_policy_set(domain=domain, policy=data["policy"], actor=actor)
+        services.forwarding_policy_set(domain=domain, policy=form.cleaned_data["policy"], actor=actor)
         messages.success(request, _("Forwarding policy of %(domain)s saved.") % {"domain": domain})
         return True
     try:
-        if part == "vacation":
-            saved = services.vacation_save(address=address, vacation=form.vacation(), actor=actor)
-        elif part == "filters":
-            saved = services.filters_save(address=address, filters=filters_of(form), actor=actor, limited=limited)
-        elif part == "forwarding":
-            targets, keep = data["targets"], data["keep_copy"]
-            saved = services.forwarding_save(
-                address=address, targets=targets, keep_copy=keep, actor=actor, limited=limited
-            )
-        else:
-            saved = services.script_save(address=address, script=data["text"], actor=actor)
+        saved = _saved_part(part, form, address, actor, limited)
     except services.ScriptInvalid as refused:
         for problem in refused.problems:
             form.add_error("text" if part == "script" else None, str(problem))
         return False
     except (FieldError, Conflict) as error:
-        if part == "filters":
+        if part == "filters":  # a formset: the message goes above it
             messages.error(request, error.message)
         else:
             add_service_error(form, error)
@@ -109,6 +98,18 @@ def _save(request: HttpRequest, part: str, form: Any, address: str, actor: Actor
         return False
     change_message(request, _SAVED[part], saved.outcome)
     return True
+
+
+def _saved_part(part: str, form: Any, address: str, actor: Actor, limited: bool) -> Saved:
+    data = form.cleaned_data
+    if part == "vacation":
+        return services.vacation_save(address=address, vacation=form.vacation(), actor=actor)
+    if part == "filters":
+        return services.filters_save(address=address, filters=filters_of(form), actor=actor, limited=limited)
+    if part == "forwarding":
+        targets, keep = data["targets"], data["keep_copy"]
+        return services.forwarding_save(address=address, targets=targets, keep_copy=keep, actor=actor, limited=limited)
+    return services.script_save(address=address, script=data["text"], actor=actor)
 
 
 _SAVED = {
