@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 import pygit2
 
 from dms_admin.background import background
+from dms_admin.durable import fsync_dir
 from dms_admin.emptyfiles import content_to_write
 from dms_admin.historyrepo import (
     ADOPTED_MESSAGE,
@@ -587,14 +588,6 @@ def _history_content(rel: str, data: bytes) -> bytes:
     if PurePosixPath(rel).name in REDACTED_FILES:
         return redact_env_text(data.decode("utf-8", errors="surrogateescape")).encode("utf-8", errors="surrogateescape")
     return data
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def get_store() -> ConfigStore:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from dms_admin.configstore import fsync_dir
+from dms_admin.durable import fsync_dir
 
 ACTIVE = ".dovecot.sieve"
 TEMP_PREFIX = ".dms-admin-"

@@ -28,7 +28,7 @@ from backups.archive.progress import Progress, ProgressCallback, mb
 from backups.archive.space import check_free_space, estimate_needed
 from backups.archive.spool import Record, scan_to_spool, spooled
 from backups.archive.tarstream import TarStream, Warnings, add_file
-from dms_admin.configstore import fsync_dir
+from dms_admin.durable import fsync_dir
 
 
 @dataclasses.dataclass
