@@ -130,8 +130,8 @@ def change_live(
         audit_record(actor=actor, action=action, object=object, commit=result.sha or "", detail=", ".join(files))
         PendingChange.objects.filter(path__in=files).delete()
     gone = [rel for rel, _old, new in result.contents if new is None]
-    what = _("Removed %(files)s.") % {"files": ", ".join(gone)} if gone else _written(list(files))
-    message = _("%(written)s In use now: %(live)s") % {"written": what, "live": live}
+    what = _("Removed %(files)s.") % {"files": ", ".join(gone)} if gone else _written(list(files)) if files else ""
+    message = (_("%(written)s In use now: %(live)s") % {"written": what, "live": live}).strip()
     return ChangeOutcome(result.sha, apply.Action.NONE.label, False, message)
 
 

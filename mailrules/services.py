@@ -216,9 +216,11 @@ def _write(address: str, current: home.HomeScript, before: str, text: str | None
         if _current(address)[1] != before:
             raise Conflict("script", _("The script was changed meanwhile (by a mail client?); reload and try again."))
         with store.change(actor=actor.name, message=f"Mail rules of {address}", dry_run=dry_run) as change:
-            if text is not None:
+            # A mail app's ManageSieve script: no copy in the config folder, or DMS's next account
+            # regeneration would copy our (older) version over what the app saved since.
+            if text is not None and not current.linked:
                 change.write(name, text)
-            elif store.exists(name):
+            elif store.exists(name):  # removed, or a copy from before the app took over
                 change.delete(name)
         result = change.result
         assert result is not None
@@ -227,7 +229,7 @@ def _write(address: str, current: home.HomeScript, before: str, text: str | None
                 home.write(current, text)
             except home.HomeNotWritable as error:
                 live_error = error
-    return _outcome(result, address, actor, dry_run, live_error, removed=text is None)
+    return _outcome(result, address, actor, dry_run, live_error, removed=text is None, linked=current.linked)
 
 
 def _outcome(
@@ -238,13 +240,24 @@ def _outcome(
     live_error: home.HomeNotWritable | None,
     *,
     removed: bool,
+    linked: bool,
 ) -> Saved:
     if dry_run:
         return Saved(result, None)
     if live_error is None:
         live = _("no rules run for this mailbox any more.") if removed else _("Dovecot runs it from the next message.")
+        if linked:
+            live = _(
+                "written into the mail app's active script (ManageSieve); Dovecot runs it from the next "
+                "message. No copy is kept in the config folder, so DMS never overwrites the app's script."
+            )
         outcome = change_live(
-            result, actor=actor, action="mailrules.save", object=address, live=live, files=(config_name(address),)
+            result,
+            actor=actor,
+            action="mailrules.save",
+            object=address,
+            live=live,
+            files=() if linked else (config_name(address),),
         )
         return Saved(result, outcome)
     # The home could not be written: DMS copies the config copy there at its next re-create.

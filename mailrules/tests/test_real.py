@@ -105,3 +105,55 @@ def test_a_hand_written_filter_keeps_working_beside_our_region_and_survives_a_re
     get_mailserver().wait_healthy(timeout=120)
     send(served.smtp_port, SENDER, USER, "invoice 43")  # DMS put the config folder's copy back
     eventually(lambda: len(messages(mail, USER, "Invoices")) == 2 and len(messages(mail, BOSS)) == 2, timeout=60)
+
+
+def test_with_managesieve_a_vacation_goes_into_the_apps_script_and_dms_never_overwrites_it(  # type: ignore[no-untyped-def]
+    settings, three_mailboxes, docker_engine, docker_client, mail_image, tmp_path
+) -> None:
+    import base64
+    import contextlib
+
+    from tests.realenv.containers import wait_for
+    from tests.realenv.fixtures import _run_mail_container
+    from tests.realenv.redis_server import free_port
+    from tests.realenv.test_mailimage import ManageSieve, read_checksums, sha512_line
+
+    sieve_port, smtp_port = free_port(), free_port()
+    env = {
+        "ENABLE_MANAGESIEVE": "1",
+        "TEST_MANAGESIEVE_PORT": str(sieve_port),
+        "TEST_SMTP_PORT": str(smtp_port),
+        "TEST_IMAP_PORT": str(free_port()),
+    }  # fmt: skip  Kept by hand: four variables on two lines
+    containers = _run_mail_container(docker_client, mail_image, three_mailboxes, tmp_path, network_mode="host", env=env)
+    with contextlib.closing(containers):
+        container = next(containers)
+        use_real_engine(settings, docker_engine, container)
+        settings.DMS_MAIL_DIR = tmp_path / "mail"
+        app = ManageSieve(sieve_port)
+        login = base64.b64encode(f"\0{USER}\0secret".encode()).decode()
+        assert app.command(f'AUTHENTICATE "PLAIN" "{login}"')[-1].startswith("OK")
+        own = (
+            'require ["fileinto", "mailbox"];\n'
+            + 'if header :contains "subject" "invoice" { fileinto :create "Invoices"; }\n'
+        )
+        assert app.command(f'PUTSCRIPT "roundcube" {{{len(own)}+}}\r\n{own}')[-1].startswith("OK")
+        assert app.command('SETACTIVE "roundcube"')[-1].startswith("OK")
+
+        vacation = Vacation(enabled=True, subject="Away", text="Back on Monday.", days=1)
+        saved = services.vacation_save(address=USER, vacation=vacation, actor=ADMIN)
+        assert saved.outcome is not None and "ManageSieve" in saved.outcome.message
+        listing = app.command('GETSCRIPT "roundcube"')
+        assert any("vacation" in line for line in listing) and any("Invoices" in line for line in listing)
+        send(smtp_port, SENDER, USER, "invoice 7")  # live at once, no re-create
+        mail = tmp_path / "mail"
+        eventually(lambda: len(messages(mail, SENDER)) == 1 and len(messages(mail, USER, "Invoices")) == 1, timeout=30)
+
+        newer = own.replace("invoice", "receipt")  # the app saves its own edit afterwards
+        assert app.command(f'PUTSCRIPT "roundcube" {{{len(newer)}+}}\r\n{newer}')[-1].startswith("OK")
+        app.close()
+        accounts = three_mailboxes / "postfix-accounts.cf"
+        accounts.write_text(accounts.read_text() + "# changed\n")  # DMS regenerates accounts (and copies scripts)
+        wait_for(lambda: sha512_line(accounts) in read_checksums(container), timeout=20, what="account regeneration")
+        home_script = mail / "example.test" / "user" / "home" / "sieve" / "roundcube.sieve"
+        assert home_script.read_text() == newer  # the app's edit stands

@@ -68,15 +68,22 @@ def test_a_hand_written_script_in_the_home_is_kept_around_our_region(mail_dir, s
     assert active(mail_dir).read_text() == own  # our part gone, theirs exactly as it was
 
 
-def test_a_managesieve_link_is_followed_and_never_replaced(mail_dir, sievec) -> None:
+def test_a_managesieve_link_is_followed_and_never_replaced(mail_dir, sievec, config_dir) -> None:
     folder = active(mail_dir).parent
     (folder / "sieve").mkdir(parents=True)
     (folder / "sieve" / "roundcube.sieve").write_text('require "fileinto";\nfileinto "X";\n')
     os.symlink("sieve/roundcube.sieve", active(mail_dir))
-    services.vacation_save(address=ADDRESS, vacation=VACATION, actor=ADMIN)
+    (config_dir / "user@example.test.dovecot.sieve").write_text("keep;\n")  # from before the app took over
+    saved = services.vacation_save(address=ADDRESS, vacation=VACATION, actor=ADMIN)
     assert active(mail_dir).is_symlink()
     assert "vacation" in (folder / "sieve" / "roundcube.sieve").read_text()
     assert services.rules_get(address=ADDRESS).linked
+    # DMS would copy a config-folder copy over the app's script at its next regeneration: none is kept
+    assert not (config_dir / "user@example.test.dovecot.sieve").exists()
+    assert saved.outcome is not None and "No copy is kept in the config folder" in saved.outcome.message
+    assert saved.outcome.message.startswith("Removed user@example.test.dovecot.sieve. In use now: written into")
+    again = services.vacation_save(address=ADDRESS, vacation=Vacation(), actor=ADMIN)
+    assert again.outcome is not None and again.outcome.message.startswith("In use now:")  # nothing else written
 
 
 def test_a_link_out_of_the_home_is_refused_and_nothing_is_written(mail_dir, sievec, config_dir, tmp_path) -> None:
