@@ -23,7 +23,6 @@ import functools
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ from pathlib import Path, PurePosixPath
 import pygit2
 
 from dms_admin.background import background
-from dms_admin.durable import fsync_dir
+from dms_admin.durable import fsync_dir, replace_file
 from dms_admin.emptyfiles import content_to_write
 from dms_admin.historyrepo import (
     ADOPTED_MESSAGE,
@@ -411,25 +410,9 @@ class ConfigStore:
             old = None
         stage_dir = self._stage_dir(rel)
         stage_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=stage_dir)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                if old is not None:
-                    os.fchmod(fh.fileno(), old.st_mode & 0o7777)
-                    if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
-                        with contextlib.suppress(PermissionError):
-                            os.fchown(fh.fileno(), old.st_uid, old.st_gid)
-                else:
-                    os.fchmod(fh.fileno(), 0o600 if is_secret(rel) else 0o644)
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        fsync_dir(target.parent)
+        mode = old.st_mode & 0o7777 if old is not None else (0o600 if is_secret(rel) else 0o644)
+        owner = (old.st_uid, old.st_gid) if old is not None else None
+        replace_file(target, data, stage_dir=stage_dir, prefix=TEMP_PREFIX, mode=mode, owner=owner)
 
     def _stage_dir(self, rel: str) -> Path:
         if rel.startswith(STAGE_OUTSIDE):

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
-from dms_admin.durable import fsync_dir
+from dms_admin.durable import replace_file
 
 ACTIVE = ".dovecot.sieve"
 TEMP_PREFIX = ".dms-admin-"
@@ -81,21 +80,7 @@ def write(script: HomeScript, text: str | None) -> None:
 def _replace(path: Path, data: bytes) -> None:
     owner = _owner(path)
     _make_folder(path.parent, owner)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), 0o644)
-            if owner and os.geteuid() == 0:
-                os.fchown(fh.fileno(), *owner)
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    replace_file(path, data, stage_dir=path.parent, prefix=TEMP_PREFIX, mode=0o644, owner=owner)
 
 
 def _owner(path: Path) -> tuple[int, int] | None:
