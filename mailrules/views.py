@@ -94,7 +94,12 @@ def _save(request: HttpRequest, part: str, form: Any, address: str, actor: Actor
             add_service_error(form, error)
         return False
     except DockerUnavailable as error:  # sievec runs in the mail container: nothing was written
-        failure(request, _("Not saved: the script could not be checked."), error)
+        if limited:  # a mail user can fix neither DOCKER_HOST nor the socket proxy
+            messages.error(
+                request, _("Not saved: the mail server cannot check it right now. Try again later, or tell your admin.")
+            )
+        else:
+            failure(request, _("Not saved: the script could not be checked."), error)
         return False
     change_message(request, _SAVED[part], saved.outcome)
     return True

@@ -107,3 +107,10 @@ def test_the_domains_forwarding_policy_holds_the_mail_user_but_not_the_admin(
 def test_a_bad_policy_value_is_refused(admin_client, mail_dir, sievec) -> None:
     html = admin_client.post(PAGE, {"part": "policy", "policy": "everyone\n"}).content.decode()
     assert "Select a valid choice" in html
+
+
+def test_a_mail_user_is_told_in_their_words_when_the_engine_is_down(mail_user_client, mail_dir, settings) -> None:
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
+    html = mail_user_client.post("/me/rules/", VACATION, follow=True).content.decode()
+    assert "Not saved: the mail server cannot check it right now. Try again later, or tell your admin." in html
+    assert "DOCKER_HOST" not in html and not active(mail_dir).exists()
